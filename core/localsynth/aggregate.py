@@ -1,0 +1,325 @@
+"""Counts of every combination of present attribute values up to length L, and their k-protection.
+
+A combination is a set of attributes from distinct columns. It is stored as one int64 *key*: its
+sorted global attribute ids ``a1 < … < al`` read as base-``R`` digits ``(a1+1)…(al+1)`` with
+``R = n_attributes + 1``, so keys of all lengths share one sorted array and lookups are a
+``searchsorted``. Counting is vectorised per set of columns (a mixed-radix key per record, then
+``bincount`` or ``unique``), never a Python loop over records.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+import os
+from dataclasses import dataclass, field, replace
+from typing import Iterator
+
+import numpy as np
+
+from .errors import InputError, ParameterError
+from .progress import Progress, ProgressCallback, as_progress
+from .table import Domain, EncodedTable
+
+
+
+def check_length(length: int) -> int:
+    if not isinstance(length, (int, np.integer)) or isinstance(length, bool) or length < 1:
+        raise ParameterError(f"aggregation limit (L) must be a whole number ≥ 1, not {length!r}")
+    return int(length)
+
+
+def check_resolution(resolution: int) -> int:
+    if not isinstance(resolution, (int, np.integer)) or isinstance(resolution, bool) or resolution < 1:
+        raise ParameterError(f"privacy resolution (k) must be a whole number ≥ 1, not {resolution!r}")
+    return int(resolution)
+
+
+# ---- combination keys ---------------------------------------------------------------------------------
+def radix(domain: Domain) -> int:
+    return domain.n_attributes + 1
+
+
+def max_key_length(domain: Domain) -> int:
+    """Longest combination whose key fits in int64 for this domain."""
+    r = radix(domain)
+    return max(1, int(math.floor(62 / math.log2(max(r, 2)))))
+
+
+def pack(attrs: np.ndarray, r: int) -> np.ndarray:
+    """Keys of combinations given as an (n, l) array of ascending attribute ids (-1 padding skipped)."""
+    attrs = np.asarray(attrs, dtype=np.int64)
+    if attrs.ndim == 1:
+        attrs = attrs[:, None]
+    key = np.zeros(attrs.shape[0], dtype=np.int64)
+    for j in range(attrs.shape[1]):
+        col = attrs[:, j]
+        present = col >= 0
+        key = np.where(present, key * r + col + 1, key)
+    return key
+
+
+def unpack(keys: np.ndarray, r: int, width: int | None = None) -> np.ndarray:
+    """Inverse of :func:`pack`: (n, width) ascending attribute ids, -1 padded on the right."""
+    keys = np.asarray(keys, dtype=np.int64)
+    lengths = key_lengths(keys, r)
+    width = int(lengths.max(initial=0)) if width is None else width
+    out = np.full((len(keys), width), -1, dtype=np.int64)
+    k = keys.copy()
+    rows = np.arange(len(keys))
+    for j in range(width):  # j-th digit from the least significant end = attribute at lengths-1-j
+        has = lengths > j
+        out[rows[has], lengths[has] - 1 - j] = k[has] % r - 1
+        k //= r
+    return out
+
+
+def key_lengths(keys: np.ndarray, r: int) -> np.ndarray:
+    keys = np.asarray(keys, dtype=np.int64)
+    lengths = np.zeros(len(keys), dtype=np.int64)
+    k = keys.copy()
+    while True:
+        nz = k > 0
+        if not nz.any():
+            return lengths
+        lengths += nz
+        k //= r
+
+
+# ---- scanning column sets ---------------------------------------------------------------------------
+@dataclass
+class Groups:
+    """The combinations of one set of columns: one key per present record."""
+
+    columns: tuple[int, ...]
+    rows: np.ndarray        # records where every column of the set is present
+    local: np.ndarray       # dense group id per such record
+    attrs: np.ndarray       # (n_groups, l) attribute ids of each group
+    counts: np.ndarray      # records per group
+
+
+def column_sets(n_columns: int, length: int) -> Iterator[tuple[int, ...]]:
+    for l in range(1, length + 1):
+        yield from itertools.combinations(range(n_columns), l)
+
+
+def n_column_sets(n_columns: int, length: int) -> int:
+    return sum(math.comb(n_columns, l) for l in range(1, length + 1))
+
+
+def scan(table: EncodedTable, length: int, progress: Progress | None = None) -> Iterator[Groups]:
+    """Group the records by every set of at most ``length`` columns, shortest sets first."""
+    codes = table.codes
+    domain = table.domain
+    sizes = domain.sizes
+    present = codes >= 0
+    total = n_column_sets(domain.n_columns, length)
+    # Dense group ids of prefixes are reused: the key of (c1..cl) is group(c1..c(l-1)) * size(cl) + code(cl).
+    prefix: dict[tuple[int, ...], tuple[np.ndarray, np.ndarray, np.ndarray, int]] = {}
+    done = 0
+    current: tuple[int, ...] = ()
+    for cols in column_sets(domain.n_columns, length):
+        last = cols[-1]
+        if len(cols) == 1:
+            rows = np.flatnonzero(present[:, last])
+            key = codes[rows, last].astype(np.int64)
+            space = int(sizes[last])
+            parent_attrs = np.zeros((space, 0), dtype=np.int64)
+            parent_of = None
+        else:
+            p_rows, p_local, p_attrs, _ = prefix[cols[:-1]]
+            keep = present[p_rows, last]
+            rows = p_rows[keep]
+            key = p_local[keep] * int(sizes[last]) + codes[rows, last]
+            space = len(p_attrs) * int(sizes[last])
+            parent_attrs = p_attrs
+        if space <= 4 * len(rows) + 4096:
+            counts_all = np.bincount(key, minlength=space)
+            uniq = np.flatnonzero(counts_all)
+            counts = counts_all[uniq]
+            remap = np.zeros(space, dtype=np.int64)
+            remap[uniq] = np.arange(len(uniq))
+            local = remap[key]
+        else:
+            uniq, local, counts = np.unique(key, return_inverse=True, return_counts=True)
+        size = int(sizes[last])
+        parent, code = np.divmod(uniq, size) if len(cols) > 1 else (np.zeros(len(uniq), dtype=np.int64), uniq)
+        attrs = np.concatenate([parent_attrs[parent], (code + domain.offsets[last])[:, None]], axis=1)
+        groups = Groups(cols, rows, local.astype(np.int64), attrs, counts.astype(np.int64))
+        if len(cols) < length:
+            prefix[cols] = (rows, groups.local, attrs, len(uniq))
+        # Column sets come in lexicographic order, so a prefix is finished once the next one starts.
+        if len(cols) > 1 and cols[:-1] != current:
+            prefix.pop(current, None)
+            current = cols[:-1]
+        yield groups
+        done += 1
+        if progress is not None and done % 16 == 0:
+            progress(done / total, f"counting combinations of {len(cols)} columns")
+    if progress is not None:
+        progress(1.0, "counted all combinations")
+
+
+# ---- aggregates -------------------------------------------------------------------------------------
+@dataclass(frozen=True, eq=False)
+class Aggregates:
+    """Counts of attribute combinations up to ``length``, as sorted keys and counts.
+
+    ``kind`` is ``sensitive`` (exact), ``k-anonymous`` (rounded down to multiples of ``resolution``),
+    ``dp`` (differentially private) or ``synthetic``. ``protected_records`` is the published record
+    count when the counts are protected.
+    """
+
+    domain: Domain
+    length: int
+    keys: np.ndarray
+    counts: np.ndarray
+    n_records: int
+    kind: str = "sensitive"
+    resolution: int | None = None
+    protected_records: int | None = None
+    meta: dict = field(default_factory=dict)
+
+    def __post_init__(self):
+        order = np.argsort(self.keys, kind="stable")
+        if not np.all(order == np.arange(len(order))):
+            object.__setattr__(self, "keys", np.asarray(self.keys, dtype=np.int64)[order])
+            object.__setattr__(self, "counts", np.asarray(self.counts, dtype=np.int64)[order])
+
+    def __len__(self) -> int:
+        return len(self.keys)
+
+    @property
+    def radix(self) -> int:
+        return radix(self.domain)
+
+    @property
+    def reported_records(self) -> int:
+        return self.protected_records if self.protected_records is not None else self.n_records
+
+    def lengths(self) -> np.ndarray:
+        return key_lengths(self.keys, self.radix)
+
+    def index(self, keys: np.ndarray) -> np.ndarray:
+        """Position of each key in this table, or -1 where absent."""
+        keys = np.asarray(keys, dtype=np.int64)
+        pos = np.searchsorted(self.keys, keys)
+        pos = np.minimum(pos, max(len(self.keys) - 1, 0))
+        found = (len(self.keys) > 0) & (self.keys[pos] == keys) if len(self.keys) else np.zeros(len(keys), bool)
+        return np.where(found, pos, -1)
+
+    def lookup(self, keys: np.ndarray) -> np.ndarray:
+        """Count of each key (0 where the combination is not in the table)."""
+        idx = self.index(keys)
+        return np.where(idx >= 0, self.counts[np.maximum(idx, 0)], 0)
+
+    def attributes(self) -> np.ndarray:
+        """(n, length) attribute ids of every combination, -1 padded."""
+        return unpack(self.keys, self.radix, self.length)
+
+    def combination_labels(self, delimiter: str = ";") -> list[str]:
+        """Canonical text of every combination: ``col:value`` sorted as text, joined by ``delimiter``."""
+        names = np.array(self.domain.attribute_labels() + [""], dtype=object)
+        attrs = self.attributes()
+        out = []
+        for row in names[attrs]:
+            out.append(delimiter.join(sorted(x for x in row if x)))
+        return out
+
+    def as_dict(self, delimiter: str = ";") -> dict[str, int]:
+        return dict(zip(self.combination_labels(delimiter), self.counts.tolist()))
+
+    def subset(self, mask: np.ndarray, **changes) -> "Aggregates":
+        return replace(self, keys=self.keys[mask], counts=self.counts[mask], **changes)
+
+    def recode(self, domain: Domain) -> "Aggregates":
+        """The same combinations keyed in a larger domain (same columns, superset of values)."""
+        if domain.same_as(self.domain):
+            return self
+        old = self.attributes()
+        mapping = np.full(self.domain.n_attributes + 1, -1, dtype=np.int64)
+        new_labels = {lab: i for i, lab in enumerate(domain.attribute_labels())}
+        for i, lab in enumerate(self.domain.attribute_labels()):
+            mapping[i] = new_labels[lab]
+        keys = pack(np.where(old >= 0, mapping[old], -1), radix(domain))
+        return replace(self, domain=domain, keys=keys, counts=self.counts.copy())
+
+    # ---- text format (reference 3.3) ----------------------------------------------------------------
+    def to_text(self, delimiter: str = ",", combination_delimiter: str = ";") -> str:
+        """``selections,count`` file: a ``record_count`` row, then combinations by length, count desc, text."""
+        labels = np.array(self.combination_labels(combination_delimiter), dtype=object)
+        lengths = self.lengths()
+        order = sorted(range(len(labels)), key=lambda i: (lengths[i], -self.counts[i], labels[i]))
+        head = "protected_count" if self.protected_records is not None else "count"
+        lines = [f"selections{delimiter}{head}", f"record_count{delimiter}{self.reported_records}"]
+        lines += [f"{labels[i]}{delimiter}{int(self.counts[i])}" for i in order]
+        return "\n".join(lines) + "\n"
+
+    def write(self, path: str | os.PathLike, delimiter: str = ",") -> None:
+        with open(path, "w", encoding="utf-8", newline="") as fh:
+            fh.write(self.to_text(delimiter))
+
+
+def aggregate(table: EncodedTable, length: int, progress: ProgressCallback | Progress | None = None) -> Aggregates:
+    """Exact counts of every combination of present values of length 1..``length``."""
+    length = check_length(length)
+    length = min(length, table.domain.n_columns)
+    if length > max_key_length(table.domain):
+        raise ParameterError(f"aggregation limit {length} is too large for {table.domain.n_attributes} distinct "
+                             f"attribute values (at most {max_key_length(table.domain)}); lower L or bin/merge values")
+    r = radix(table.domain)
+    keys, counts = [], []
+    for g in scan(table, length, as_progress(progress)):
+        keys.append(pack(g.attrs, r))
+        counts.append(g.counts)
+    keys_a = np.concatenate(keys) if keys else np.zeros(0, np.int64)
+    counts_a = np.concatenate(counts) if counts else np.zeros(0, np.int64)
+    return Aggregates(table.domain, length, keys_a, counts_a, table.n_records)
+
+
+def protect_k(aggregates: Aggregates, resolution: int) -> Aggregates:
+    """k-anonymity protection: counts rounded down to multiples of k; combinations below k dropped."""
+    k = check_resolution(resolution)
+    rounded = (aggregates.counts // k) * k
+    keep = rounded > 0
+    return Aggregates(aggregates.domain, aggregates.length, aggregates.keys[keep], rounded[keep],
+                      aggregates.n_records, "k-anonymous", k, (aggregates.n_records // k) * k)
+
+
+def parse_aggregates(text: str, domain: Domain, *, name: str = "aggregates", delimiter: str | None = None,
+                     combination_delimiter: str = ";", kind: str = "sensitive") -> Aggregates:
+    """Read a ``selections,count`` file back, for combinations of values in ``domain``."""
+    lines = [ln for ln in text.splitlines() if ln.strip()]
+    if not lines:
+        raise InputError("the aggregates file is empty.", file=name)
+    delim = delimiter or ("\t" if "\t" in lines[0] else ",")
+    head = lines[0].split(delim)
+    if len(head) != 2 or head[0] != "selections":
+        raise InputError("the first line must be 'selections<delimiter>count'.", file=name, line=1)
+    lookup = {lab: i for i, lab in enumerate(domain.attribute_labels())}
+    protected = head[1] == "protected_count"
+    n_records, keys, counts, length = None, [], [], 1
+    for number, line in enumerate(lines[1:], start=2):
+        sel, _, cnt = line.rpartition(delim)
+        try:
+            value = int(cnt)
+        except ValueError:
+            raise InputError(f"the count '{cnt}' is not a whole number.", file=name, line=number) from None
+        if sel == "record_count":
+            n_records = value
+            continue
+        ids = []
+        for part in sel.split(combination_delimiter):
+            if part not in lookup:
+                raise InputError(f"'{part}' is not a value of the data.", file=name, line=number)
+            ids.append(lookup[part])
+        ids.sort()
+        length = max(length, len(ids))
+        keys.append(ids)
+        counts.append(value)
+    if n_records is None:
+        raise InputError("there is no 'record_count' row.", file=name)
+    width = max((len(k) for k in keys), default=1)
+    arr = np.array([k + [-1] * (width - len(k)) for k in keys], dtype=np.int64).reshape(len(keys), width)
+    return Aggregates(domain, length, pack(arr, radix(domain)), np.array(counts, dtype=np.int64),
+                      n_records, kind, None, n_records if protected else None)

@@ -1,0 +1,123 @@
+"""Privacy-risk summary of the sensitive data: records made linkable by rare attribute combinations.
+
+Definitions follow reference 3.4: a combination is *rare* when fewer than k records hold it and *unique*
+when exactly one does. A record is at risk when it holds a rare combination of length ≤ L.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from .aggregate import check_length, check_resolution, scan
+from .progress import Progress, ProgressCallback, as_progress
+from .table import EncodedTable
+
+
+@dataclass(frozen=True, eq=False)
+class RiskSummary:
+    """Who is linkable through short rare combinations, and which columns and values cause it."""
+
+    resolution: int
+    length: int
+    n_records: int
+    records_with_unique: int
+    records_with_rare: int
+    by_length: pd.DataFrame           # length, combinations, rare, unique, records first unique/rare at that length
+    linkable_attributes: pd.DataFrame  # column, value, attribute, records, linkable_records, percentage
+    linkable_columns: pd.DataFrame     # column, percentage
+
+    @property
+    def rare_percentage(self) -> float:
+        return 100.0 * self.records_with_rare / self.n_records if self.n_records else 0.0
+
+    @property
+    def unique_percentage(self) -> float:
+        return 100.0 * self.records_with_unique / self.n_records if self.n_records else 0.0
+
+    def headline(self) -> str:
+        return (f"Considering all combinations of up to {self.length} attribute values, "
+                f"{self.rare_percentage:.1f}% of records ({self.records_with_rare} of {self.n_records}) hold a "
+                f"combination shared by fewer than {self.resolution} records, and "
+                f"{self.unique_percentage:.1f}% ({self.records_with_unique}) hold a unique one.")
+
+
+def assess_risk(table: EncodedTable, resolution: int, length: int,
+                progress: ProgressCallback | Progress | None = None) -> RiskSummary:
+    """Scan all column sets up to ``length`` and mark records holding rare (< k) or unique combinations."""
+    k = check_resolution(resolution)
+    L = min(check_length(length), table.domain.n_columns)
+    n, m = table.codes.shape
+    first_unique = np.zeros(n, dtype=np.int64)   # shortest length with a unique combination (0 = none)
+    first_rare = np.zeros(n, dtype=np.int64)
+    in_rare = np.zeros((n, m), dtype=bool)       # record's value in this column is part of a rare combination
+    stats = {l: [0, 0, 0] for l in range(1, L + 1)}  # combinations, rare, unique
+    for g in scan(table, L, as_progress(progress)):
+        l = len(g.columns)
+        per_record = g.counts[g.local]
+        s = stats[l]
+        s[0] += len(g.counts)
+        s[1] += int((g.counts < k).sum())
+        s[2] += int((g.counts == 1).sum())
+        rare_rows = g.rows[per_record < k]
+        if len(rare_rows):
+            unique_rows = g.rows[per_record == 1]
+            first_rare[rare_rows[first_rare[rare_rows] == 0]] = l
+            first_unique[unique_rows[first_unique[unique_rows] == 0]] = l
+            in_rare[np.ix_(rare_rows, np.array(g.columns))] = True
+    # Records with a unique combination are reported as unique, not also as rare (reference 3.4).
+    only_rare = (first_rare > 0) & (first_unique == 0)
+    rows = []
+    for l in range(1, L + 1):
+        c, r, u = stats[l]
+        rows.append({"length": l, "combinations": c, "rare_combinations": r, "unique_combinations": u,
+                     "records_first_unique": int((first_unique == l).sum()),
+                     "records_first_rare": int((only_rare & (first_rare == l)).sum())})
+    by_length = pd.DataFrame(rows)
+
+    ids = table.attribute_ids()
+    counts = np.bincount(ids[ids >= 0], minlength=table.domain.n_attributes)
+    linked = np.bincount(ids[in_rare & (ids >= 0)], minlength=table.domain.n_attributes)
+    dom = table.domain
+    attrs = np.flatnonzero(linked)
+    source = [dom.multi_value[dom.columns[c]].source if dom.columns[c] in dom.multi_value else dom.columns[c]
+              for c in dom.attr_column[attrs]]
+    value = [dom.multi_value[dom.columns[c]].value if dom.columns[c] in dom.multi_value
+             else dom.labels[c][j] for c, j in zip(dom.attr_column[attrs], dom.attr_code[attrs])]
+    attributes = pd.DataFrame({"column": source, "value": value,
+                               "attribute": [f"{s}:{v}" for s, v in zip(source, value)],
+                               "records": counts[attrs], "linkable_records": linked[attrs],
+                               "percentage": 100.0 * linked[attrs] / counts[attrs]})
+    attributes = attributes.sort_values(["percentage", "attribute"], ascending=[False, True], ignore_index=True)
+    # Column score: mean over the column's attributes that occur in a rare combination (reference 3.4;
+    # attributes never in a rare combination do not dilute it).
+    columns = (attributes.groupby("column", sort=False)["percentage"].mean().rename("percentage").reset_index()
+               .sort_values(["percentage", "column"], ascending=[False, True], ignore_index=True))
+    return RiskSummary(k, L, n, int((first_unique > 0).sum()), int((first_rare > 0).sum()), by_length,
+                       attributes, columns)
+
+
+def column_removal_hints(table: EncodedTable, resolution: int, length: int, top: int = 3) -> pd.DataFrame:
+    """Effect of dropping each of the ``top`` most linkable columns on the share of at-risk records."""
+    base = assess_risk(table, resolution, length)
+    out = []
+    for col in base.linkable_columns["column"].head(top):
+        keep = [i for i, c in enumerate(table.columns)
+                if (table.domain.multi_value[c].source if c in table.domain.multi_value else c) != col]
+        if not keep:
+            continue
+        sub = _select_columns(table, keep)
+        r = assess_risk(sub, resolution, length)
+        out.append({"column": col, "rare_percentage_before": base.rare_percentage,
+                    "rare_percentage_after": r.rare_percentage})
+    return pd.DataFrame(out, columns=["column", "rare_percentage_before", "rare_percentage_after"])
+
+
+def _select_columns(table: EncodedTable, keep: list[int]) -> EncodedTable:
+    from .table import Domain
+    dom = table.domain
+    cols = tuple(dom.columns[i] for i in keep)
+    sub = Domain(cols, tuple(dom.labels[i] for i in keep), {c: v for c, v in dom.multi_value.items() if c in cols})
+    return EncodedTable(table.codes[:, keep], sub, table.name)
