@@ -1,0 +1,689 @@
+"""Every evaluation figure in one place: utility and privacy of aggregates and synthetic data.
+
+The CLI, the Python API and the web UI all call these functions, so a number means the same thing
+wherever it is shown. Definitions follow reference section 7 (SDS "MicrodataStatistics"), computed with
+numpy on the sorted int64 combination keys of :class:`~localsynth.aggregate.Aggregates` (``searchsorted``
+look-ups and ``bincount`` sums, never a Python loop over combinations).
+
+:func:`compare` ``(O, T, k)`` — ``O`` the original aggregates, ``T`` the target aggregates:
+
+* **suppressed %** = 100·|O \\ T| / |O|.
+* **fabricated %** = 100·|T \\ O| / |O| — the denominator is the number of *original* combinations, as
+  in SDS core and web (reference quirk 6; the pac-synth notebook divides by |T| instead). It can exceed 100.
+* **original count mean** (overall and by length) = mean of the O counts.
+* **mean absolute error** (overall and by length) = mean over c ∈ O ∩ T of |O(c) − T(c)|.
+* by length, of T: count mean, distinct combinations, rare combinations (T count < k) and their
+  percentage of T's combinations of that length, unique combinations (T count = 1).
+* **leakage** by length = |{c ∈ O : O(c) < k, c ∈ T, T(c) < k}|; percentage = 100·leak_l / |O_l|.
+* **record expansion %** = 100·(n_T / n_O − 1) with n the ``n_records`` of the two aggregate tables.
+* **unique / rare combinations %** = share of T's combinations with count 1 / count < k.
+* **records with unique / rare combinations %** need to know *which records* hold each combination, which
+  aggregates do not store. They are filled in from a :class:`~localsynth.risk.RiskSummary` of the table
+  behind T when one is passed (``evaluate`` does so for the sensitive statistics, the only ones where
+  SDS shows them) and are NaN otherwise.
+* **preservation by count bucket**: bins 10, 20, 40, … doubling until a bin ≥ the largest T count; a
+  combination belongs to the first bin ≥ its T count (T count 0 ⇒ bin 10), i.e. (0,10], (10,20], (20,40]…
+  The population is every c ∈ O with O(c) ≥ k plus every c ∈ T not already included. Per combination:
+  preservation = min(T/O, 1) (0 when O = 0) and proportional error = |T − O| / O (1 when O = 0). Per
+  bucket: size, mean preservation, mean combination length, mean T count, mean proportional error (all 0
+  for an empty bucket).
+* **mean proportional error (overall)** = mean of the buckets' mean proportional errors **over the
+  non-empty buckets only**. SDS averages over all bins, so that empty bins (which it fills with 0) pull
+  the figure towards 0 and it depends on how many empty bins the largest count creates (reference
+  quirk 7). We fix that; SDS's value is kept as ``mean_proportional_error_all_bins`` for comparison.
+* **preservation by length**: the same population grouped by combination length.
+
+Means over an empty set are 0 (as in SDS), percentages with a zero denominator are 0.
+
+Both tables may come from different domains (a synthetic file may hold values the sensitive data lacks):
+they are re-keyed on the union of the two domains first. When their aggregation limits differ, only the
+combinations up to the shorter limit are compared (longer ones cannot be in the other table).
+
+:func:`evaluate` builds the four comparisons of reference 7.1, the sensitive data's risk summary
+(:func:`localsynth.risk.assess_risk`), the marginal errors and the k-marginal score, and writes the four
+plain-language sentences of reference 7.3 (:meth:`Evaluation.summary_text`).
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+from dataclasses import dataclass, field, replace
+from typing import Any, Iterable, Mapping
+
+import numpy as np
+import pandas as pd
+
+from .aggregate import (Aggregates, aggregate, check_length, check_resolution, key_lengths, max_key_length,
+                        protect_k)
+from .errors import ParameterError
+from .progress import Progress, ProgressCallback, as_progress
+from .risk import RiskSummary, assess_risk
+from .table import Domain, EncodedTable
+
+__all__ = ["Statistics", "Evaluation", "compare", "marginal_errors", "k_marginal_score", "evaluate",
+           "check_k_anonymity", "align_aggregates", "align_tables", "count_bins", "STATISTICS_TYPES"]
+
+INITIAL_BIN = 10
+BIN_RATIO = 2
+
+#: The statistics types of reference 7.1, in display order, and what O and T are for each.
+STATISTICS_TYPES = {
+    "sensitive": "sensitive data compared with itself",
+    "aggregate": "protected aggregate counts compared with the sensitive data",
+    "synthetic": "synthetic data compared with the sensitive data",
+    "synthetic_vs_aggregate": "synthetic data compared with the protected aggregate counts",
+}
+
+
+# ---- alignment --------------------------------------------------------------------------------------
+def _union_domain(a: Domain, b: Domain) -> Domain:
+    if a.same_as(b):
+        return a
+    if a.columns != b.columns:
+        missing = sorted(set(a.columns) ^ set(b.columns))
+        raise ParameterError("the two tables do not have the same columns"
+                             + (f" (only in one of them: {', '.join(missing)})" if missing else " in the same order"))
+    return a.union(b)
+
+
+def align_aggregates(original: Aggregates, target: Aggregates) -> tuple[Aggregates, Aggregates]:
+    """Both aggregate tables keyed in one domain (the union of their values)."""
+    if original.domain.same_as(target.domain):
+        return original, target
+    dom = _union_domain(original.domain, target.domain)
+    longest = max(original.length, target.length)
+    if longest > max_key_length(dom):
+        raise ParameterError(f"combinations of length {longest} do not fit in a key for {dom.n_attributes} "
+                             "distinct values; lower the aggregation limit")
+    return original.recode(dom), target.recode(dom)
+
+
+def align_tables(first: EncodedTable, second: EncodedTable) -> tuple[EncodedTable, EncodedTable]:
+    """Both tables over one domain; ``second``'s columns are put in ``first``'s order when they differ."""
+    if first.domain.same_as(second.domain):
+        return first, second
+    if first.columns != second.columns:
+        if sorted(first.columns) != sorted(second.columns):
+            only = sorted(set(first.columns) ^ set(second.columns))
+            raise ParameterError("the sensitive and synthetic data do not have the same columns "
+                                 f"(only in one of them: {', '.join(only)})")
+        order = [second.columns.index(c) for c in first.columns]
+        dom = second.domain
+        reordered = Domain(first.columns, tuple(dom.labels[i] for i in order), dict(dom.multi_value))
+        second = EncodedTable(second.codes[:, order], reordered, second.name, second.warnings)
+    dom = _union_domain(first.domain, second.domain)
+    return first.recode(dom), second.recode(dom)
+
+
+def _up_to(agg: Aggregates, length: int) -> Aggregates:
+    if agg.length <= length:
+        return agg
+    return agg.subset(agg.lengths() <= length, length=length)
+
+
+# ---- helpers ----------------------------------------------------------------------------------------
+def _mean(sums: np.ndarray, sizes: np.ndarray) -> np.ndarray:
+    sums = np.asarray(sums, dtype=np.float64)
+    sizes = np.asarray(sizes, dtype=np.float64)
+    return np.divide(sums, sizes, out=np.zeros_like(sums), where=sizes > 0)
+
+
+def _pct(part, whole) -> np.ndarray:
+    return 100.0 * _mean(part, whole)
+
+
+def _scalar_mean(values: np.ndarray) -> float:
+    return float(values.mean()) if len(values) else 0.0
+
+
+def _by_length(lengths: np.ndarray, L: int, weights: np.ndarray | None = None) -> np.ndarray:
+    """Sum of ``weights`` (or count) per length 1..L, as an array of size L."""
+    out = np.bincount(lengths, weights=weights, minlength=L + 1)[1:L + 1]
+    return out if weights is not None else out.astype(np.int64)
+
+
+def count_bins(max_count: int) -> np.ndarray:
+    """Upper bounds of the count buckets: 10, 20, 40, … until one is ≥ ``max_count``."""
+    bins = [INITIAL_BIN]
+    while bins[-1] < max_count:
+        bins.append(bins[-1] * BIN_RATIO)
+    return np.array(bins, dtype=np.int64)
+
+
+def _fmt(x: float, precision: int = 2) -> str:
+    return f"{x:.{precision}f}"
+
+
+def _clean(value: Any) -> Any:
+    """Plain JSON-ready Python values (NaN/inf → None, numpy scalars → Python)."""
+    if isinstance(value, dict):
+        return {str(k): _clean(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_clean(v) for v in value]
+    if isinstance(value, (bool, np.bool_)):
+        return bool(value)
+    if isinstance(value, (int, np.integer)):
+        return int(value)
+    if isinstance(value, (float, np.floating)):
+        v = float(value)
+        return v if math.isfinite(v) else None
+    if isinstance(value, pd.DataFrame):
+        return [_clean(r) for r in value.to_dict(orient="records")]
+    return value
+
+
+# ---- statistics -------------------------------------------------------------------------------------
+@dataclass(frozen=True, eq=False)
+class Statistics:
+    """Every metric of reference 7.2 for one comparison (O = original, T = target, k = resolution).
+
+    ``kind`` says which comparison this is (a key of :data:`STATISTICS_TYPES`); it decides which rows
+    of :meth:`summary_frame` are shown as "-" (as in the SDS web app). ``by_length`` has one row per
+    combination length 1..L, ``by_count_bucket`` one row per count bin (see the module docstring).
+    """
+
+    kind: str
+    resolution: int
+    length: int
+    original_records: int
+    target_records: int
+    original_combinations: int
+    target_combinations: int
+    common_combinations: int
+    suppressed_combinations: int
+    fabricated_combinations: int
+    suppressed_percentage: float
+    fabricated_percentage: float
+    original_count_mean: float
+    target_count_mean: float
+    mean_absolute_error: float
+    record_expansion_percentage: float
+    unique_combinations_percentage: float
+    rare_combinations_percentage: float
+    records_with_unique_percentage: float
+    records_with_rare_percentage: float
+    leakage_count: int
+    leakage_percentage: float
+    #: combinations of T that match between 1 and k − 1 records of O (groups smaller than k in O)
+    target_in_rare_original: int
+    mean_proportional_error: float
+    mean_proportional_error_all_bins: float
+    by_length: pd.DataFrame
+    by_count_bucket: pd.DataFrame
+
+    # ---- the three SDS download frames -----------------------------------------------------------
+    def summary_frame(self, precision: int = 2, empty: str = "-") -> pd.DataFrame:
+        """``Metric,Value`` rows as SDS's metrics summary (values formatted as shown in the web app).
+
+        The mean proportional error is the fixed one (non-empty buckets only, module docstring).
+        """
+        t = "sensitive" if self.kind == "sensitive" else ("aggregate" if self.kind == "aggregate" else "synthetic")
+        cmp_ = t in ("aggregate", "synthetic")
+        p = precision
+        rows: list[tuple[str, str]] = [
+            ("Suppressed combinations", f"{_fmt(self.suppressed_percentage, p)} %" if cmp_ else empty),
+            ("Fabricated combinations", f"{_fmt(self.fabricated_percentage, p)} %" if cmp_ else empty),
+        ]
+        for r in self.by_length.itertuples(index=False):
+            if r.original_combinations:
+                rows.append((f"{int(r.length)}-count mean value +/- Mean error",
+                             f"{_fmt(r.original_count_mean, p)} +/- {_fmt(r.mean_absolute_error, p)}"))
+        rows.append(("Mean combination count +/- Mean error",
+                     f"{_fmt(self.original_count_mean, p)} +/- {_fmt(self.mean_absolute_error, p)}"))
+        rows.append(("Record expansion", f"{_fmt(self.record_expansion_percentage, p)} %" if t == "synthetic" else empty))
+        rows.append(("Mean proportional error", _fmt(self.mean_proportional_error, p) if cmp_ else empty))
+
+        def sens(value: float) -> str:
+            return f"{_fmt(value, p)} %" if t == "sensitive" and math.isfinite(value) else empty
+
+        rows += [("Records containing unique attribute combinations", sens(self.records_with_unique_percentage)),
+                 ("Records containing rare attribute combinations", sens(self.records_with_rare_percentage)),
+                 ("Unique attribute combinations", sens(self.unique_combinations_percentage)),
+                 ("Rare attribute combinations", sens(self.rare_combinations_percentage))]
+        return pd.DataFrame(rows, columns=["Metric", "Value"])
+
+    def by_count_frame(self) -> pd.DataFrame:
+        """``Bin,Mean proportional error,Mean length of combinations`` (bins ascending)."""
+        b = self.by_count_bucket
+        return pd.DataFrame({"Bin": b["bin"].to_numpy(), "Mean proportional error": b["mean_proportional_error"].to_numpy(),
+                             "Mean length of combinations": b["mean_length"].to_numpy()})
+
+    def by_length_frame(self) -> pd.DataFrame:
+        """SDS's analysis by length (without its trailing comma); figures of T, leakage against O."""
+        b = self.by_length
+        return pd.DataFrame({
+            "Length": b["length"].to_numpy(),
+            "Mean combinations count": b["target_count_mean"].to_numpy(),
+            "Distinct combinations count": b["distinct_combinations"].to_numpy(),
+            "Rare combinations count": b["rare_combinations"].to_numpy(),
+            "Rare combinations percentage": b["rare_percentage"].to_numpy(),
+            "Leakage count": b["leakage_count"].to_numpy(),
+            "Leakage percentage": b["leakage_percentage"].to_numpy(),
+        })
+
+    def to_dict(self) -> dict:
+        """Every figure as plain Python values (frames as lists of row dicts)."""
+        out = {}
+        for name in self.__dataclass_fields__:
+            out[name] = _clean(getattr(self, name))
+        return out
+
+
+def compare(original: Aggregates, target: Aggregates, resolution: int, *, kind: str = "synthetic",
+            risk: RiskSummary | None = None) -> Statistics:
+    """All metrics of reference 7.2 for original aggregates ``O`` and target aggregates ``T``.
+
+    ``kind`` names the comparison (see :data:`STATISTICS_TYPES`). ``risk`` — the risk summary of the
+    records behind ``T`` — provides the records-with-unique/rare percentages (NaN without it).
+    """
+    k = check_resolution(resolution)
+    if kind not in STATISTICS_TYPES:
+        raise ParameterError(f"kind must be one of {', '.join(STATISTICS_TYPES)}, not {kind!r}")
+    O, T = align_aggregates(original, target)
+    L = min(O.length, T.length)
+    O, T = _up_to(O, L), _up_to(T, L)
+    r = O.radix
+    lo, lt = key_lengths(O.keys, r), key_lengths(T.keys, r)
+    oc, tc = O.counts.astype(np.int64), T.counts.astype(np.int64)
+
+    idx_in_t = T.index(O.keys)
+    in_t = idx_in_t >= 0
+    t_of_o = np.where(in_t, tc[np.maximum(idx_in_t, 0)] if len(tc) else 0, 0)
+    in_o = O.index(T.keys) >= 0
+    n_o, n_t = len(O), len(T)
+
+    suppressed = int((~in_t).sum())
+    fabricated = int((~in_o).sum())
+    common = int(in_t.sum())
+    abs_err = np.abs(oc[in_t] - t_of_o[in_t]).astype(np.float64)
+
+    # by length
+    o_n_l = _by_length(lo, L)
+    t_n_l = _by_length(lt, L)
+    common_l = _by_length(lo[in_t], L)
+    err_l = _by_length(lo[in_t], L, abs_err)
+    rare_t = tc < k
+    rare_l = _by_length(lt[rare_t], L)
+    unique_l = _by_length(lt[tc == 1], L)
+    leak = (oc < k) & in_t & (t_of_o < k)
+    leak_l = _by_length(lo[leak], L)
+    small_in_t = int(((oc > 0) & (oc < k) & in_t).sum())
+
+    # preservation population: O with O(c) ≥ k, plus T not already in
+    pop = np.union1d(O.keys[oc >= k], T.keys)
+    po, pt = O.lookup(pop).astype(np.float64), T.lookup(pop).astype(np.float64)
+    has_o = po > 0
+    safe_o = np.where(has_o, po, 1.0)
+    preservation = np.where(has_o, np.minimum(pt / safe_o, 1.0), 0.0)
+    prop_err = np.where(has_o, np.abs(pt - po) / safe_o, 1.0)
+    plen = key_lengths(pop, r)
+
+    bins = count_bins(int(tc.max()) if n_t else 0)
+    bucket = np.searchsorted(bins, pt, side="left")
+    nb = len(bins)
+    b_size = np.bincount(bucket, minlength=nb)
+    b_pres = _mean(np.bincount(bucket, weights=preservation, minlength=nb), b_size)
+    b_len = _mean(np.bincount(bucket, weights=plen.astype(np.float64), minlength=nb), b_size)
+    b_cnt = _mean(np.bincount(bucket, weights=pt, minlength=nb), b_size)
+    b_err = _mean(np.bincount(bucket, weights=prop_err, minlength=nb), b_size)
+    by_count = pd.DataFrame({"bin": bins, "size": b_size.astype(np.int64), "mean_preservation": b_pres,
+                             "mean_length": b_len, "mean_count": b_cnt, "mean_proportional_error": b_err})
+    nonempty = b_size > 0
+    mpe = float(b_err[nonempty].mean()) if nonempty.any() else 0.0
+    mpe_all = float(b_err.mean())
+
+    p_size = _by_length(plen, L)
+    by_length = pd.DataFrame({
+        "length": np.arange(1, L + 1, dtype=np.int64),
+        "original_combinations": o_n_l,
+        "original_count_mean": _mean(_by_length(lo, L, oc.astype(np.float64)), o_n_l),
+        "mean_absolute_error": _mean(err_l, common_l),
+        "common_combinations": common_l,
+        "suppressed_combinations": o_n_l - common_l,
+        "fabricated_combinations": _by_length(lt[~in_o], L),
+        "distinct_combinations": t_n_l,
+        "target_count_mean": _mean(_by_length(lt, L, tc.astype(np.float64)), t_n_l),
+        "rare_combinations": rare_l,
+        "rare_percentage": _pct(rare_l, t_n_l),
+        "unique_combinations": unique_l,
+        "leakage_count": leak_l,
+        "leakage_percentage": _pct(leak_l, o_n_l),
+        "preservation_size": p_size,
+        "mean_preservation": _mean(_by_length(plen, L, preservation), p_size),
+        "preservation_mean_count": _mean(_by_length(plen, L, pt), p_size),
+        "mean_proportional_error": _mean(_by_length(plen, L, prop_err), p_size),
+    })
+
+    return Statistics(
+        kind=kind, resolution=k, length=L,
+        original_records=int(O.n_records), target_records=int(T.n_records),
+        original_combinations=n_o, target_combinations=n_t, common_combinations=common,
+        suppressed_combinations=suppressed, fabricated_combinations=fabricated,
+        suppressed_percentage=float(100.0 * suppressed / n_o) if n_o else 0.0,
+        fabricated_percentage=float(100.0 * fabricated / n_o) if n_o else 0.0,
+        original_count_mean=_scalar_mean(oc.astype(np.float64)),
+        target_count_mean=_scalar_mean(tc.astype(np.float64)),
+        mean_absolute_error=_scalar_mean(abs_err),
+        record_expansion_percentage=(100.0 * (T.n_records / O.n_records - 1.0)) if O.n_records else 0.0,
+        unique_combinations_percentage=float(100.0 * (tc == 1).sum() / n_t) if n_t else 0.0,
+        rare_combinations_percentage=float(100.0 * rare_t.sum() / n_t) if n_t else 0.0,
+        records_with_unique_percentage=risk.unique_percentage if risk is not None else float("nan"),
+        records_with_rare_percentage=risk.rare_percentage if risk is not None else float("nan"),
+        leakage_count=int(leak.sum()),
+        leakage_percentage=float(100.0 * leak.sum() / n_o) if n_o else 0.0,
+        target_in_rare_original=small_in_t,
+        mean_proportional_error=mpe, mean_proportional_error_all_bins=mpe_all,
+        by_length=by_length, by_count_bucket=by_count,
+    )
+
+
+# ---- marginals --------------------------------------------------------------------------------------
+def _cell_keys(codes: np.ndarray, cols: tuple[int, ...], radices: np.ndarray) -> np.ndarray:
+    key = np.zeros(codes.shape[0], dtype=np.int64)
+    for c in cols:
+        key = key * int(radices[c]) + (codes[:, c].astype(np.int64) + 1)
+    return key
+
+
+def marginal_errors(sensitive: EncodedTable, synthetic: EncodedTable,
+                    widths: Iterable[int] = (1, 2, 3)) -> dict[int, float]:
+    """Mean absolute error of all ``w``-way marginals, as proportions of each table's records.
+
+    For every set of ``w`` columns, each table gives the distribution of its records over the value
+    combinations of those columns — **"absent" counts as a value of its own**, so every record falls in
+    exactly one cell and each distribution sums to 1 (a generator that drops values is penalised). The
+    error of one column set is the mean of |p_sensitive − p_synthetic| over the cells present in either
+    table; the figure for ``w`` is the mean over all column sets of that size. 0 means identical
+    marginals; two tables without a cell in common score 2 / (number of cells of both). Widths larger than
+    the number of columns are left out of the result. An empty table has all proportions 0.
+    """
+    sens, syn = align_tables(sensitive, synthetic)
+    radices = sens.domain.sizes.astype(np.int64) + 1
+    n_s, n_y = max(sens.n_records, 1), max(syn.n_records, 1)
+    m = sens.domain.n_columns
+    out: dict[int, float] = {}
+    for w in widths:
+        w = int(w)
+        if w < 1:
+            raise ParameterError(f"marginal widths must be ≥ 1, not {w}")
+        if w > m:
+            continue
+        errors = []
+        for cols in itertools.combinations(range(m), w):
+            space = int(np.prod(radices[list(cols)], dtype=np.float64))
+            ks = _cell_keys(sens.codes, cols, radices)
+            ky = _cell_keys(syn.codes, cols, radices)
+            if space <= 4 * (len(ks) + len(ky)) + 65536:
+                cs = np.bincount(ks, minlength=space)
+                cy = np.bincount(ky, minlength=space)
+                cells = (cs > 0) | (cy > 0)
+                cs, cy = cs[cells], cy[cells]
+            else:
+                uniq, inv = np.unique(np.concatenate([ks, ky]), return_inverse=True)
+                inv = inv.reshape(-1)
+                cs = np.bincount(inv[: len(ks)], minlength=len(uniq))
+                cy = np.bincount(inv[len(ks):], minlength=len(uniq))
+            if len(cs) == 0:
+                errors.append(0.0)
+                continue
+            errors.append(float(np.abs(cs / n_s - cy / n_y).mean()))
+        out[w] = float(np.mean(errors)) if errors else 0.0
+    return out
+
+
+def _as_category_codes(real: pd.Series, synthetic: pd.Series) -> tuple[np.ndarray, np.ndarray, int]:
+    values = pd.concat([real, synthetic], ignore_index=True)
+    values = values.astype(object).where(values.notna(), "").astype(str)
+    codes, uniques = pd.factorize(values, sort=True)
+    return codes[: len(real)].astype(np.int64), codes[len(real):].astype(np.int64), max(len(uniques), 1)
+
+
+def k_marginal_score(real: pd.DataFrame, synthetic: pd.DataFrame, columns: Iterable[str] | None = None,
+                     *, group_mode: str = "within") -> float:
+    """SDNist-2.4-style k-marginal score in [0, 1000] (1000 = identical 2-way marginals).
+
+    What is computed, exactly:
+
+    1. The evaluated columns are ``columns`` (default: every column of ``real``); each must exist in
+       ``synthetic``. Values are categories compared as text (``str(value)``; missing/NaN and the empty
+       string are the same category, its own). Numeric columns must already be binned by the caller.
+    2. The *pairs* are all unordered pairs of evaluated columns other than ``PUMA`` and ``INDP`` (exact
+       names).
+    3. Without a ``PUMA`` column among the evaluated columns: for each pair, p_real and p_synthetic are
+       the shares of each table's records in each value combination of the pair; the pair's distance is
+       Σ |p_real − p_synthetic| over all combinations (0 … 2). Score = (2 − mean distance over pairs) × 500.
+    4. With a ``PUMA`` column and ``group_mode="within"`` (default): steps 3 is done separately within each
+       PUMA value of the real data (shares normalised by that PUMA's record count in each table; a PUMA
+       with no synthetic record has distance 1 for every pair), giving one score per PUMA; the result
+       is the unweighted mean over the real data's PUMAs. Synthetic records in PUMAs the real data lacks
+       are ignored.
+       ``group_mode="joint"`` instead reproduces SDNist 2.4's headline ``KMarginal.score``: each pair is
+       extended to the 3-way marginal (PUMA, a, b) with shares of *all* records, score as in step 3.
+    5. With fewer than two pair columns a ``ParameterError`` is raised; empty tables give shares of 0.
+    """
+    if group_mode not in ("within", "joint"):
+        raise ParameterError(f"group_mode must be 'within' or 'joint', not {group_mode!r}")
+    cols = list(real.columns) if columns is None else list(columns)
+    missing = [c for c in cols if c not in real.columns or c not in synthetic.columns]
+    if missing:
+        raise ParameterError(f"column(s) {', '.join(map(str, missing))} are missing from one of the tables")
+    pair_cols = [c for c in cols if c not in ("PUMA", "INDP")]
+    if len(pair_cols) < 2:
+        raise ParameterError("the k-marginal score needs at least two columns besides PUMA and INDP")
+    enc = {c: _as_category_codes(real[c], synthetic[c]) for c in pair_cols}
+    n_r, n_s = len(real), len(synthetic)
+    if "PUMA" in cols:
+        gr, gs, n_groups = _as_category_codes(real["PUMA"], synthetic["PUMA"])
+    else:
+        gr, gs, n_groups = np.zeros(n_r, np.int64), np.zeros(n_s, np.int64), 1
+    within = "PUMA" in cols and group_mode == "within"
+    size_r = np.bincount(gr, minlength=n_groups).astype(np.float64)
+    size_s = np.bincount(gs, minlength=n_groups).astype(np.float64)
+    if within:
+        denom_r, denom_s = np.maximum(size_r, 1.0), np.maximum(size_s, 1.0)
+    else:
+        denom_r = np.full(n_groups, float(max(n_r, 1)))
+        denom_s = np.full(n_groups, float(max(n_s, 1)))
+    total = np.zeros(n_groups, dtype=np.float64)   # Σ over pairs of the per-group distance
+    pairs = list(itertools.combinations(pair_cols, 2))
+    for a, b in pairs:
+        ar, as_, na = enc[a]
+        br, bs, nb = enc[b]
+        kr = (gr * na + ar) * nb + br
+        ks = (gs * na + as_) * nb + bs
+        uniq, inv = np.unique(np.concatenate([kr, ks]), return_inverse=True)
+        inv = inv.reshape(-1)
+        cr = np.bincount(inv[:n_r], minlength=len(uniq)).astype(np.float64)
+        cs = np.bincount(inv[n_r:], minlength=len(uniq)).astype(np.float64)
+        group = uniq // (na * nb)
+        diff = np.abs(cr / denom_r[group] - cs / denom_s[group])
+        total += np.bincount(group, weights=diff, minlength=n_groups)
+    mean_dist = total / len(pairs)
+    if within:
+        present = size_r > 0
+        scores = (2.0 - mean_dist[present]) * 500.0
+        return float(scores.mean()) if len(scores) else 0.0
+    return float((2.0 - mean_dist.sum()) * 500.0)
+
+
+# ---- k-anonymity check ------------------------------------------------------------------------------
+def check_k_anonymity(sensitive: EncodedTable, synthetic: EncodedTable, resolution: int, length: int | None,
+                      *, max_messages: int | None = 100) -> list[str]:
+    """Combinations in the synthetic records that match fewer than k sensitive records.
+
+    Every combination of present values of length ≤ ``length`` that occurs in at least one synthetic
+    record must be held by at least k sensitive records (0 is a violation too: a made-up combination
+    of values). ``length=None`` checks every length up to the number of columns, which enumerates all
+    combinations of every record — feasible for small tables only (a few columns or a few thousand
+    records; it also fails when the keys of such long combinations do not fit in 64 bits). Returns one
+    sentence per violation, most frequent in the synthetic data first (at most ``max_messages``, then
+    a count of the rest); an empty list means the check passed.
+    """
+    k = check_resolution(resolution)
+    sens, syn = align_tables(sensitive, synthetic)
+    L = sens.domain.n_columns if length is None else min(check_length(length), sens.domain.n_columns)
+    if L > max_key_length(sens.domain):
+        raise ParameterError(f"checking combinations of length {L} is not possible for "
+                             f"{sens.domain.n_attributes} distinct values; give a smaller length")
+    sa = aggregate(sens, L)
+    ya = aggregate(syn, L)
+    found = sa.lookup(ya.keys)
+    bad = np.flatnonzero(found < k)
+    if len(bad) == 0:
+        return []
+    order = bad[np.lexsort((ya.keys[bad], found[bad], -ya.counts[bad]))]
+    shown = order if max_messages is None else order[:max_messages]
+    sub = ya.subset(np.isin(np.arange(len(ya)), shown))
+    text_of = dict(zip(sub.keys.tolist(), sub.combination_labels()))
+    out = []
+    for i in shown:
+        n_syn, n_sen = int(ya.counts[i]), int(found[i])
+        what = "no sensitive record" if n_sen == 0 else ("only 1 sensitive record" if n_sen == 1
+                                                          else f"only {n_sen} sensitive records")
+        rec = "record" if n_syn == 1 else "records"
+        out.append(f"'{text_of[int(ya.keys[i])]}' occurs in {n_syn} synthetic {rec} but matches {what} "
+                   f"(fewer than k={k}).")
+    if len(order) > len(shown):
+        out.append(f"… and {len(order) - len(shown)} more combination(s) matching fewer than k={k} sensitive records.")
+    return out
+
+
+# ---- the full evaluation ----------------------------------------------------------------------------
+@dataclass(frozen=True, eq=False)
+class Evaluation:
+    """The four statistics of reference 7.1 plus the sensitive data's risk and marginal errors."""
+
+    resolution: int
+    length: int
+    sensitive_records: int
+    synthetic_records: int
+    reportable_kind: str
+    sensitive: Statistics
+    aggregate: Statistics
+    synthetic: Statistics
+    synthetic_vs_aggregate: Statistics
+    risk: RiskSummary
+    marginal_errors: dict
+    k_marginal: float
+    sensitive_aggregates: Aggregates = field(repr=False)
+    reportable_aggregates: Aggregates = field(repr=False)
+    synthetic_aggregates: Aggregates = field(repr=False)
+
+    def statistics(self) -> dict[str, Statistics]:
+        return {"sensitive": self.sensitive, "aggregate": self.aggregate, "synthetic": self.synthetic,
+                "synthetic_vs_aggregate": self.synthetic_vs_aggregate}
+
+    def dp_leakage_percentage(self) -> float:
+        """100 · Σ_l leakage_l / Σ_l |sensitive combinations of length l| (synthetic vs sensitive)."""
+        s = self.synthetic
+        return 100.0 * s.leakage_count / s.original_combinations if s.original_combinations else 0.0
+
+    def summary_sentences(self, mode_is_dp: bool) -> dict[str, str]:
+        """The four sentences of reference 7.3, keyed by topic."""
+        k, L = self.resolution, self.length
+        up_to = f"up to {L} details" if L > 1 else "1 detail"
+        unique = self.risk.unique_percentage
+        rare_only = max(self.risk.rare_percentage - unique, 0.0)
+        sens = (f"Sensitive data privacy: {unique:.1f}% of the records in the sensitive data have a combination of "
+                f"{up_to} (column values) that no other record shares, and another {rare_only:.1f}% have one shared "
+                f"by fewer than {k} records. Someone who knows those few details about a person could pick out "
+                "their record, which is why the sensitive data must not be shared.")
+        ag = self.aggregate
+        what = "kept secret by the privacy protection" if mode_is_dp else f"dropped because fewer than {k} records share them"
+        agg = (f"Aggregate data utility: the protected counts leave out {ag.suppressed_percentage:.1f}% of the "
+               f"combinations of the sensitive data ({what}), and the counts that are reported differ from the "
+               f"true counts by {ag.mean_absolute_error:.1f} on average.")
+        if mode_is_dp:
+            syn_priv = (f"Synthetic data privacy: {self.dp_leakage_percentage():.1f}% of the combinations in the "
+                        f"sensitive data also appear in the synthetic data as groups smaller than {k}; they are "
+                        "protected by differential privacy, which adds random noise so that no one can tell "
+                        "whether any particular person was in the sensitive data.")
+        else:
+            small = self.synthetic.target_in_rare_original
+            if small == 0:
+                syn_priv = (f"Synthetic data privacy: no combination of {up_to} in the synthetic data matches a "
+                            f"group of fewer than {k} people in the sensitive data, so the synthetic records "
+                            "cannot single anyone out through such combinations.")
+            else:
+                syn_priv = (f"Synthetic data privacy: WARNING — {small} combination(s) of {up_to} in the synthetic "
+                            f"data match a group of fewer than {k} people in the sensitive data. Check the "
+                            "synthesis settings before sharing the synthetic data.")
+        kept = 100.0 - self.synthetic_vs_aggregate.suppressed_percentage
+        syn_util = (f"Synthetic data utility: the synthetic data keeps {kept:.1f}% of the combinations reported "
+                    f"in the protected counts, and counting records in the synthetic data gives numbers that "
+                    f"differ from the true counts by {self.synthetic.mean_absolute_error:.1f} on average.")
+        return {"sensitive_privacy": sens, "aggregate_utility": agg, "synthetic_privacy": syn_priv,
+                "synthetic_utility": syn_util}
+
+    def summary_text(self, mode_is_dp: bool) -> str:
+        """Four plain-language sentences (privacy and utility of sensitive, aggregate, synthetic data)."""
+        return "\n\n".join(self.summary_sentences(mode_is_dp).values()) + "\n"
+
+    def to_json(self) -> dict:
+        """Every figure as a plain JSON-ready dict (for ``--json REPORT.json``)."""
+        risk = self.risk
+        return _clean({
+            "resolution": self.resolution,
+            "length": self.length,
+            "sensitive_records": self.sensitive_records,
+            "synthetic_records": self.synthetic_records,
+            "reportable_kind": self.reportable_kind,
+            "statistics": {name: s.to_dict() for name, s in self.statistics().items()},
+            "risk": {
+                "records": risk.n_records,
+                "records_with_unique": risk.records_with_unique,
+                "records_with_rare": risk.records_with_rare,
+                "unique_percentage": risk.unique_percentage,
+                "rare_percentage": risk.rare_percentage,
+                "headline": risk.headline(),
+                "by_length": risk.by_length,
+            },
+            "marginal_errors": {str(w): v for w, v in self.marginal_errors.items()},
+            "k_marginal": self.k_marginal,
+            "dp_leakage_percentage": self.dp_leakage_percentage(),
+        })
+
+
+def evaluate(sensitive: EncodedTable, synthetic: EncodedTable, resolution: int, length: int,
+             reportable: Aggregates | None = None, sensitive_aggregates: Aggregates | None = None,
+             progress: ProgressCallback | Progress | None = None) -> Evaluation:
+    """Aggregate both tables exactly up to ``length`` and compute every figure.
+
+    ``reportable`` are the released aggregates of an aggregate-based run (k-anonymous or DP); without
+    them the sensitive aggregates are protected with k (row-/unseeded runs, reference 7.1).
+    ``sensitive_aggregates`` saves re-counting the sensitive data (it must reach ``length``).
+    """
+    k = check_resolution(resolution)
+    sens, syn = align_tables(sensitive, synthetic)
+    L = min(check_length(length), sens.domain.n_columns)
+    prog = as_progress(progress)
+    if sensitive_aggregates is not None and min(sensitive_aggregates.length, sens.domain.n_columns) < L:
+        raise ParameterError(f"the sensitive aggregates reach length {sensitive_aggregates.length}, but the "
+                             f"evaluation needs length {L}")
+    if reportable is not None and min(reportable.length, sens.domain.n_columns) != L:
+        raise ParameterError(f"the released aggregates were computed up to length {reportable.length}, but the "
+                             f"evaluation uses the aggregation limit {L}; use the same limit")
+    if sensitive_aggregates is None:
+        sens_agg = aggregate(sens, L, prog.slice(0.0, 0.3))
+    else:
+        sens_agg = _up_to(sensitive_aggregates.recode(sens.domain), L)
+    syn_agg = aggregate(syn, L, prog.slice(0.3, 0.5))
+    syn_agg = replace(syn_agg, kind="synthetic")
+    rep = protect_k(sens_agg, k) if reportable is None else reportable.recode(sens.domain)
+    risk = assess_risk(sens, k, L, prog.slice(0.5, 0.85))
+    prog(0.85, "comparing aggregates")
+    stats = {
+        "sensitive": compare(sens_agg, sens_agg, k, kind="sensitive", risk=risk),
+        "aggregate": compare(sens_agg, rep, k, kind="aggregate"),
+        "synthetic": compare(sens_agg, syn_agg, k, kind="synthetic"),
+        "synthetic_vs_aggregate": compare(rep, syn_agg, k, kind="synthetic_vs_aggregate"),
+    }
+    prog(0.9, "comparing marginals")
+    marg = marginal_errors(sens, syn)
+    km = k_marginal_score(sens.to_frame(), syn.to_frame()) if sens.domain.n_columns >= 2 else float("nan")
+    prog(1.0, "evaluation done")
+    return Evaluation(resolution=k, length=L, sensitive_records=sens.n_records, synthetic_records=syn.n_records,
+                      reportable_kind=rep.kind, risk=risk, marginal_errors=marg, k_marginal=km,
+                      sensitive_aggregates=sens_agg, reportable_aggregates=rep, synthetic_aggregates=syn_agg,
+                      **stats)
