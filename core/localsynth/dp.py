@@ -1,0 +1,708 @@
+"""Differentially private aggregates ("DP marginals", reference section 6) and their use for synthesis.
+
+The pipeline, all vectorised over records (no Python loop over records):
+
+1. :class:`DpParams` → :meth:`DpParams.noise_params` derives the budget split (reference 6.2): a noisy
+   record count with ε_N = N_p·ε (Laplace), the rest ε_M turned into a zCDP budget ρ, split between the
+   L DP-percentile selections (ε_Q each) and the L Gaussian count releases (σ_k per length).
+2. :func:`dp_aggregate` releases, length by length, noisy counts of the candidate combinations (6.4):
+   candidate universe V_k, per-record contribution bound Δ_k chosen by a DP percentile (6.3), random
+   subset of Δ_k contributions for records above it, Gaussian noise on *every* candidate, threshold τ_k.
+   Then post-processing (rounding, missing parents, monotone counts), which costs no privacy.
+3. :func:`complete_records` fills the cells a sampler left empty because the DP aggregates suppressed
+   them, from the DP aggregates only (post-processing, no privacy cost).
+4. :class:`DpAggregateSeeded` = 2 → aggregate-seeded sampling (reference 5.4) → 3.
+
+All randomness comes from one seeded ``numpy.random.Generator``: the same seed gives the same output.
+See ``docs/privacy.md`` for the accounting in plain language and in formulas.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+from dataclasses import dataclass, field
+from statistics import NormalDist
+
+import numpy as np
+
+from .aggregate import Aggregates, check_length, key_lengths, max_key_length, pack, radix, unpack
+from .errors import ParameterError
+from .progress import Progress, ProgressCallback, as_progress
+from .table import ABSENT, EncodedTable
+
+__all__ = [
+    "ACCURACY_MODES", "FABRICATION_MODES", "Thresholds", "DpParams", "NoiseParams", "dp_percentile",
+    "percentile_scores", "dp_aggregate", "complete_records", "DpAggregateSeeded",
+]
+
+ACCURACY_MODES = ("long", "short", "balanced")
+FABRICATION_MODES = ("uncontrolled", "progressive", "balanced", "minimize")
+_NORMAL = NormalDist()
+
+
+# ---- small helpers -----------------------------------------------------------------------------------
+def _rng(seed: int | np.random.Generator | None) -> np.random.Generator:
+    if isinstance(seed, np.random.Generator):
+        return seed
+    if seed is not None and (not isinstance(seed, (int, np.integer)) or isinstance(seed, bool) or seed < 0):
+        raise ParameterError(f"seed must be a whole number ≥ 0 or a numpy Generator, not {seed!r}")
+    return np.random.default_rng(seed)
+
+
+def _round_half_away(x: np.ndarray) -> np.ndarray:
+    """Round to the nearest integer, halves away from zero (Rust ``f64::round``; Python rounds to even)."""
+    x = np.asarray(x, dtype=np.float64)
+    return np.sign(x) * np.floor(np.abs(x) + 0.5)
+
+
+def _ragged_ranges(starts: np.ndarray, lengths: np.ndarray) -> np.ndarray:
+    """Concatenation of ``arange(s, s + l)`` for every (s, l), without a Python loop."""
+    lengths = np.asarray(lengths, dtype=np.int64)
+    total = int(lengths.sum())
+    if total == 0:
+        return np.zeros(0, dtype=np.int64)
+    ends = np.cumsum(lengths)
+    shift = np.repeat(np.asarray(starts, dtype=np.int64) - (ends - lengths), lengths)
+    return np.arange(total, dtype=np.int64) + shift
+
+
+def _is_number(x) -> bool:
+    return isinstance(x, (int, float, np.integer, np.floating)) and not isinstance(x, bool)
+
+
+def _members(sorted_keys: np.ndarray, keys: np.ndarray) -> np.ndarray:
+    """Position of each key in ``sorted_keys`` or -1."""
+    if len(sorted_keys) == 0:
+        return np.full(len(keys), -1, dtype=np.int64)
+    pos = np.searchsorted(sorted_keys, keys)
+    pos = np.minimum(pos, len(sorted_keys) - 1)
+    return np.where(sorted_keys[pos] == keys, pos, -1)
+
+
+# ---- parameters --------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Thresholds:
+    """Custom noisy-count thresholds for lengths ≥ 2 (reference 6.1, ``NoisyCountThreshold``).
+
+    ``adaptive``: value η_k ∈ (0, 1] per length; τ_k = σ_k·√Δ_k·Φ⁻¹(1 − η_k/2), i.e. a zero-count candidate
+    survives with probability ≈ η_k/2 (missing lengths: η = 1 ⇒ τ = 0).
+    ``fixed``: τ_k given directly, ≥ 0 (missing lengths: 0).
+    """
+
+    kind: str
+    values: tuple[tuple[int, float], ...] = ()
+
+    def __post_init__(self):
+        if self.kind not in ("adaptive", "fixed"):
+            raise ParameterError(f"threshold kind must be 'adaptive' or 'fixed', not {self.kind!r}")
+        vals = dict(self.values) if not isinstance(self.values, dict) else self.values
+        clean = []
+        for k, v in sorted(vals.items()):
+            if not isinstance(k, (int, np.integer)) or isinstance(k, bool) or k < 2:
+                raise ParameterError(f"thresholds are set per combination length 2, 3, …; {k!r} is not such a length")
+            if not _is_number(v) or not math.isfinite(v):
+                raise ParameterError(f"threshold for length {k} must be a number, not {v!r}")
+            if self.kind == "adaptive" and not 0 < v <= 1:
+                raise ParameterError(f"adaptive threshold η for length {k} must be in (0, 1], not {v}")
+            if self.kind == "fixed" and v < 0:
+                raise ParameterError(f"fixed threshold for length {k} must be ≥ 0, not {v}")
+            clean.append((int(k), float(v)))
+        object.__setattr__(self, "values", tuple(clean))
+
+    @classmethod
+    def adaptive(cls, values: dict[int, float]) -> "Thresholds":
+        return cls("adaptive", tuple(values.items()))
+
+    @classmethod
+    def fixed(cls, values: dict[int, float]) -> "Thresholds":
+        return cls("fixed", tuple(values.items()))
+
+    def value(self, k: int) -> float:
+        return dict(self.values).get(k, 1.0 if self.kind == "adaptive" else 0.0)
+
+
+@dataclass(frozen=True)
+class NoiseParams:
+    """The derived noise parameters of one DP release (reference 6.2), for ``n_records`` records."""
+
+    n_records: int                 # the count δ was derived from (the noisy count n' when one is released)
+    length: int                    # L
+    epsilon: float                 # ε, total
+    epsilon_records: float         # ε_N (0 when no noisy record count is released)
+    epsilon_main: float            # ε_M = ε − ε_N, the (ε_M, δ)-DP part
+    delta: float                   # δ
+    rho: float                     # zCDP budget of the aggregation
+    epsilon_percentile: float      # ε_Q, budget of each of the L percentile selections
+    sigma: float                   # σ
+    sigmas: tuple[float, ...]      # σ_k = p_k·σ, k = 1..L
+    threshold_kind: str            # "adaptive" or "fixed" (lengths ≥ 2)
+    threshold_values: tuple[float, ...]  # η_k or τ_k for k = 2..L
+
+    @property
+    def rho_spent(self) -> float:
+        """L·ε_Q²/2 + Σ_k 1/(2σ_k²); equals ρ (checked when derived)."""
+        return self.length * self.epsilon_percentile ** 2 / 2 + sum(1 / (2 * s * s) for s in self.sigmas)
+
+    def noise_scale(self, k: int, contributions: int) -> float:
+        """Standard deviation σ_k·√Δ_k of the Gaussian noise added to every length-k count."""
+        return self.sigmas[k - 1] * math.sqrt(contributions)
+
+    def threshold(self, k: int, contributions: int) -> float:
+        """τ_k: candidates with a noisy count ≤ τ_k (or ≤ 0) are dropped."""
+        if contributions <= 0:
+            return math.inf
+        scale = self.noise_scale(k, contributions)
+        if k == 1:
+            # Makes the *set* of released single values (ε_M, δ)-DP: a value held by one record only is
+            # released with probability ≤ δ/2 (a record touches at most Δ_1 values).
+            q = (1.0 - self.delta / 2.0) ** (1.0 / contributions)
+            return 1.0 + scale * _inv_cdf(q)
+        value = self.threshold_values[k - 2]
+        if self.threshold_kind == "fixed":
+            return value
+        return scale * _inv_cdf(1.0 - min(value / 2.0, 0.5))
+
+    def as_dict(self) -> dict:
+        return {"n_records": self.n_records, "length": self.length, "epsilon": self.epsilon,
+                "epsilon_records": self.epsilon_records, "epsilon_main": self.epsilon_main,
+                "delta": self.delta, "rho": self.rho, "epsilon_percentile": self.epsilon_percentile,
+                "sigma": self.sigma, "sigmas": list(self.sigmas), "threshold_kind": self.threshold_kind,
+                "threshold_values": list(self.threshold_values)}
+
+
+def _inv_cdf(q: float) -> float:
+    if q >= 1.0:  # (1 − δ/2)^(1/Δ) rounds to 1 only for absurdly small δ; cap like a 1e-16 tail
+        q = 1.0 - 1e-16
+    return _NORMAL.inv_cdf(q)
+
+
+@dataclass(frozen=True)
+class DpParams:
+    """Parameters of the DP aggregation; the defaults are the reference's (SDS web app / pac-synth).
+
+    * ``epsilon`` ε > 0: total privacy loss of the release (including the noisy record count).
+    * ``delta`` δ ∈ (0, 1), or None for 1/(ln n*·n*) with n* the noisy record count.
+    * ``length`` L ≥ 1: longest combination counted (the aggregation limit).
+    * ``percentile`` Q ∈ [0, 100]: the per-record contribution bound Δ_k aims at this percentile of the
+      records' numbers of combinations.
+    * ``percentile_epsilon_share`` Q_p ∈ (0, 1): share of the budget spent choosing the Δ_k.
+    * ``records_epsilon_share`` N_p ∈ (0, 1) or None: share of ε spent on the noisy record count.
+      None releases no record count; then ``delta`` must be given (δ would otherwise depend on the true n).
+    * ``accuracy_mode``: "long" (σ_k ∝ 1/k, accurate long combinations), "short" (σ_k ∝ 1/(L−k+1)),
+      "balanced" (equal), or a tuple of L positive sigma proportions.
+    * ``fabrication_mode``: "uncontrolled" (τ_k = 0), "progressive", "balanced", "minimize", or
+      :class:`Thresholds` (adaptive η per length or fixed τ per length).
+    """
+
+    epsilon: float = 4.0
+    delta: float | None = None
+    length: int = 3
+    percentile: float = 99
+    percentile_epsilon_share: float = 0.01
+    records_epsilon_share: float | None = 0.005
+    accuracy_mode: str | tuple[float, ...] = "long"
+    fabrication_mode: str | Thresholds = "uncontrolled"
+
+    def __post_init__(self):
+        if not _is_number(self.epsilon) or not math.isfinite(self.epsilon) or self.epsilon <= 0:
+            raise ParameterError(f"privacy budget ε (epsilon) must be a number > 0, not {self.epsilon!r}")
+        if self.delta is not None and (not _is_number(self.delta) or not 0 < self.delta < 1):
+            raise ParameterError(f"δ (delta) must be a number strictly between 0 and 1 (or automatic), "
+                                 f"not {self.delta!r}")
+        check_length(self.length)
+        if not _is_number(self.percentile) or not 0 <= self.percentile <= 100:
+            raise ParameterError(f"contribution percentile must be between 0 and 100, not {self.percentile!r}")
+        for name, value in (("percentile_epsilon_share", self.percentile_epsilon_share),
+                            ("records_epsilon_share", self.records_epsilon_share)):
+            if name == "records_epsilon_share" and value is None:
+                continue
+            if not _is_number(value) or not 0 < value < 1:
+                raise ParameterError(f"{name} must be a share of ε strictly between 0 and 1, not {value!r}")
+        if self.records_epsilon_share is not None and self.percentile_epsilon_share is not None:
+            pass
+        mode = self.accuracy_mode
+        if isinstance(mode, str):
+            if mode not in ACCURACY_MODES:
+                raise ParameterError(f"accuracy mode must be one of {', '.join(ACCURACY_MODES)} or a tuple of "
+                                     f"{self.length} sigma proportions, not {mode!r}")
+        else:
+            try:
+                props = tuple(float(p) for p in mode)
+            except (TypeError, ValueError):
+                raise ParameterError(f"custom sigma proportions must be numbers, not {mode!r}") from None
+            if len(props) != self.length:
+                raise ParameterError(f"custom sigma proportions need one value per length 1..{self.length} "
+                                     f"({self.length} values), got {len(props)}")
+            if any(not math.isfinite(p) or p <= 0 for p in props):
+                raise ParameterError(f"custom sigma proportions must all be > 0, got {props}")
+            object.__setattr__(self, "accuracy_mode", props)
+        fab = self.fabrication_mode
+        if isinstance(fab, str):
+            if fab not in FABRICATION_MODES:
+                raise ParameterError(f"fabrication mode must be one of {', '.join(FABRICATION_MODES)} or "
+                                     f"Thresholds, not {fab!r}")
+        elif isinstance(fab, Thresholds):
+            bad = [k for k, _ in fab.values if k > self.length]
+            if bad:
+                raise ParameterError(f"thresholds are given for length {bad[0]} but the aggregation limit L is "
+                                     f"{self.length}: use lengths 2..{self.length}")
+        else:
+            raise ParameterError(f"fabrication mode must be a name or Thresholds, not {fab!r}")
+
+    # ---- derived values ------------------------------------------------------------------------------
+    def sigma_proportions(self) -> tuple[float, ...]:
+        """p_k, k = 1..L (reference 6.1)."""
+        L = self.length
+        mode = self.accuracy_mode
+        if mode == "long":
+            return tuple(1.0 / k for k in range(1, L + 1))
+        if mode == "short":
+            return tuple(1.0 / (L - k + 1) for k in range(1, L + 1))
+        if mode == "balanced":
+            return (1.0,) * L
+        return tuple(mode)
+
+    def thresholds(self) -> Thresholds:
+        """The thresholds for lengths ≥ 2 implied by the fabrication mode (reference 6.1)."""
+        fab, L = self.fabrication_mode, self.length
+        if isinstance(fab, Thresholds):
+            return fab
+        if fab == "uncontrolled":
+            values = {k: 1.0 for k in range(2, L + 1)}
+        elif fab == "progressive":
+            values = {2: 0.1} if L == 2 else {k: min(1.0, 0.1 + 0.9 * (k - 2) / (L - 2)) for k in range(2, L + 1)}
+        elif fab == "balanced":
+            values = {k: (0.55 if k == 2 else 1.0) for k in range(2, L + 1)}
+        else:  # minimize
+            values = {k: 0.01 for k in range(2, L + 1)}
+        return Thresholds.adaptive(values)
+
+    def noise_params(self, n_records: int, length: int | None = None) -> NoiseParams:
+        """The budget split for ``n_records`` records (the noisy count n' when one is released).
+
+        ``length`` overrides L (used when the data has fewer columns than L).
+        """
+        L = self.length if length is None else check_length(length)
+        if not isinstance(n_records, (int, np.integer)) or isinstance(n_records, bool) or n_records < 0:
+            raise ParameterError(f"number of records must be a whole number ≥ 0, not {n_records!r}")
+        eps = float(self.epsilon)
+        if self.records_epsilon_share is not None:
+            eps_n = self.records_epsilon_share * eps
+            eps_m = eps - eps_n
+        else:
+            eps_n, eps_m = 0.0, eps
+        if self.delta is not None:
+            delta = float(self.delta)
+        else:
+            n_star = max(int(n_records), 2)
+            delta = 1.0 / (math.log(n_star) * n_star)
+        if not 0 < delta < 1:
+            raise ParameterError(f"δ = {delta} is not strictly between 0 and 1; give δ explicitly")
+        log_term = math.log(2.0 / delta)
+        rho = (math.sqrt(eps_m + log_term) - math.sqrt(log_term)) ** 2
+        qp = float(self.percentile_epsilon_share)
+        eps_q = math.sqrt(2.0 * rho * qp / L)
+        props = self.sigma_proportions()[:L] if length is None else self._proportions_for(L)
+        big_k = sum(1.0 / (p * p) for p in props)
+        sigma = math.sqrt(big_k / (2.0 * rho * (1.0 - qp)))
+        sigmas = tuple(p * sigma for p in props)
+        th = self.thresholds()
+        th_values = tuple(th.value(k) for k in range(2, L + 1))
+        params = NoiseParams(int(n_records), L, eps, eps_n, eps_m, delta, rho, eps_q, sigma, sigmas, th.kind,
+                             th_values)
+        # Sanity check of the split (reference 6.2 step 6): the spent zCDP budget equals ρ.
+        digits, d = 0, delta
+        while d < 1 and digits < 400:
+            d *= 10
+            digits += 1
+        tolerance = min(10.0 ** (-digits), 1e-8)
+        if abs(params.rho_spent - rho) > tolerance:
+            raise ParameterError(f"internal budget check failed: spent ρ {params.rho_spent} ≠ available {rho}")
+        return params
+
+    def _proportions_for(self, L: int) -> tuple[float, ...]:
+        """Sigma proportions when the effective L is smaller than the configured one (fewer columns)."""
+        if isinstance(self.accuracy_mode, str):
+            return DpParams(epsilon=self.epsilon, length=L, accuracy_mode=self.accuracy_mode).sigma_proportions()
+        return tuple(self.accuracy_mode[:L])
+
+    def as_dict(self) -> dict:
+        fab = self.fabrication_mode
+        return {"epsilon": self.epsilon, "delta": self.delta, "length": self.length,
+                "percentile": self.percentile, "percentile_epsilon_share": self.percentile_epsilon_share,
+                "records_epsilon_share": self.records_epsilon_share,
+                "accuracy_mode": self.accuracy_mode if isinstance(self.accuracy_mode, str) else list(self.accuracy_mode),
+                "fabrication_mode": fab if isinstance(fab, str) else {"kind": fab.kind, "values": dict(fab.values)}}
+
+
+# ---- DP percentile (reference 6.3) -------------------------------------------------------------------
+def percentile_scores(values, percentage: float) -> np.ndarray:
+    """Quality scores q(u) ≤ 0 of every candidate u = 0..max(values) for the ``percentage`` percentile.
+
+    −q(u) is the number of values that must change for u to become the percentile (reference 6.3).
+    """
+    s = np.sort(np.asarray(values, dtype=np.int64).ravel())
+    n = len(s)
+    if n == 0:
+        return np.zeros(0, dtype=np.int64)
+    if s[0] < 0:
+        raise ParameterError("percentile values must be ≥ 0")
+    prop = float(percentage) / 100.0
+    # numpy's "median_unbiased" is Hyndman–Fan type 8, the statrs quantile used by the reference.
+    p = float(np.percentile(s.astype(np.float64), float(percentage), method="median_unbiased"))
+    p_floor = int(math.floor(p + 1e-9))
+    i_star = int(np.searchsorted(s, p_floor, side="right")) - 1
+    i_star = max(i_star, 0)
+    v_star = int(s[i_star])
+    top = int(s[-1])
+    u = np.arange(top + 1, dtype=np.int64)
+    last = np.searchsorted(s, u, side="right") - 1          # last index of u in s (if present)
+    present = np.zeros(top + 1, dtype=bool)
+    present[s] = True
+    mag = np.zeros(top + 1, dtype=np.int64)
+    # below the percentile value
+    below = u < v_star
+    mag[below & present] = i_star - last[below & present]
+    known = (below & present) | (u == v_star)
+    if v_star > 0 and not present[0]:
+        mag[0] = math.ceil(n * prop)
+        known[0] = True
+    # above: the maximum has a fixed score, present values count the elements to move
+    above = u > v_star
+    mag[above & present] = last[above & present] - i_star
+    known |= above & present
+    if top > v_star:
+        mag[top] = math.ceil(n * (1.0 - prop))
+    # absent values carry the previous magnitude forward, at least 1
+    idx = np.where(known, u, 0)
+    np.maximum.accumulate(idx, out=idx)
+    carried = np.maximum(mag[idx], 1)
+    mag = np.where(known, mag, carried)
+    mag[v_star] = 0
+    return -mag
+
+
+def dp_percentile(values, percentage: float, epsilon: float, rng: np.random.Generator) -> int:
+    """An ε-DP choice of the ``percentage`` percentile of non-negative integers (report-noisy-max).
+
+    Scores of :func:`percentile_scores` plus exponential noise of mean 2/ε; the first maximum wins.
+    """
+    if not _is_number(epsilon) or epsilon <= 0:
+        raise ParameterError(f"percentile ε must be > 0, not {epsilon!r}")
+    scores = percentile_scores(values, percentage)
+    if len(scores) == 0:
+        return 0
+    noisy = scores + rng.exponential(2.0 / epsilon, size=len(scores))
+    return int(np.argmax(noisy))
+
+
+# ---- DP aggregation (reference 6.4) ------------------------------------------------------------------
+@dataclass
+class _Universe:
+    """Candidates V_k of one length, sorted by key, grouped by column set for per-record lookups."""
+
+    keys: np.ndarray            # sorted int64 keys
+    attrs: np.ndarray           # (|V|, k) ascending attribute ids
+    groups: list                # (columns, positions into keys, local keys sorted) per column set
+
+
+def _candidates(prev_keys: np.ndarray, prev_attrs: np.ndarray, k: int, domain, r: int,
+                chunk: int = 1 << 22) -> tuple[np.ndarray, np.ndarray]:
+    """V_k from the surviving (k−1)-combinations S_{k−1} (sorted keys), reference 6.4 step 1.
+
+    Each candidate is generated once from its first k−1 attributes (which must survive) plus one larger
+    attribute of a later column occurring in S_{k−1}; for k ≥ 3 every other (k−1)-subset must survive
+    too (and so, by induction, every sub-combination of lengths 2..k−1).
+    """
+    alphabet = np.unique(prev_attrs)
+    if len(prev_keys) == 0 or len(alphabet) == 0:
+        return np.zeros(0, np.int64), np.zeros((0, k), np.int64)
+    next_col_start = domain.offsets[domain.attr_column[prev_attrs[:, -1]] + 1]
+    starts = np.searchsorted(alphabet, next_col_start)
+    counts = len(alphabet) - starts
+    keys_out, attrs_out = [], []
+    csum = np.cumsum(counts)
+    lo = 0
+    while lo < len(prev_keys):
+        base = csum[lo - 1] if lo else 0
+        hi = int(np.searchsorted(csum, base + chunk, side="right"))
+        hi = max(hi, lo + 1)
+        rep = np.repeat(np.arange(lo, hi), counts[lo:hi])
+        extra = alphabet[_ragged_ranges(starts[lo:hi], counts[lo:hi])]
+        cand = np.concatenate([prev_attrs[rep], extra[:, None]], axis=1)
+        keep = np.ones(len(cand), dtype=bool)
+        if k >= 3:
+            for j in range(k - 1):
+                sub = np.delete(cand, j, axis=1)
+                keep &= _members(prev_keys, pack(sub, r)) >= 0
+        cand = cand[keep]
+        keys_out.append(prev_keys[rep[keep]] * r + cand[:, -1] + 1)
+        attrs_out.append(cand)
+        lo = hi
+    return np.concatenate(keys_out), np.concatenate(attrs_out)
+
+
+def _universe(keys: np.ndarray, attrs: np.ndarray, domain) -> _Universe:
+    m = domain.n_columns
+    k = attrs.shape[1]
+    cols = domain.attr_column[attrs]
+    set_id = np.zeros(len(keys), dtype=np.int64)
+    for j in range(k):
+        set_id = set_id * m + cols[:, j]
+    order = np.argsort(set_id, kind="stable")   # keys are sorted, so each group stays sorted by key
+    sid = set_id[order]
+    bounds = np.r_[0, np.flatnonzero(sid[1:] != sid[:-1]) + 1, len(sid)] if len(sid) else np.zeros(1, np.int64)
+    groups = []
+    for a, b in zip(bounds[:-1], bounds[1:]):
+        pos = order[a:b]
+        colset = tuple(int(c) for c in cols[pos[0]])
+        codes = domain.attr_code[attrs[pos]]
+        local = np.zeros(len(pos), dtype=np.int64)
+        for j, c in enumerate(colset):
+            local = local * int(domain.sizes[c]) + codes[:, j]
+        groups.append((colset, pos, local))
+    return _Universe(keys, attrs, groups)
+
+
+class _RowLookup:
+    """Per column set: which of the set's candidates each record holds (index into the group), or -1."""
+
+    def __init__(self, codes64: np.ndarray, present: np.ndarray, sizes: np.ndarray):
+        self.codes = codes64
+        self.present = present
+        self.sizes = sizes
+        self.n = codes64.shape[0]
+
+    def __call__(self, colset: tuple[int, ...], pos: np.ndarray, local: np.ndarray) -> np.ndarray:
+        valid = self.present[:, colset[0]].copy()
+        key = self.codes[:, colset[0]].copy()
+        for c in colset[1:]:
+            valid &= self.present[:, c]
+            key *= int(self.sizes[c])
+            key += self.codes[:, c]
+        space = 1
+        for c in colset:
+            space *= int(self.sizes[c])
+        key[~valid] = 0
+        if space <= 4 * self.n + 65536:
+            lut = np.full(space, -1, dtype=np.int64)
+            lut[local] = np.arange(len(local))
+            out = lut[key]
+        else:
+            out = _members(local, key)
+        out[~valid] = -1
+        return out
+
+
+def _record_sizes(universe: _Universe, lookup: _RowLookup, progress: Progress) -> np.ndarray:
+    s = np.zeros(lookup.n, dtype=np.int64)
+    total = max(len(universe.groups), 1)
+    for i, (colset, pos, local) in enumerate(universe.groups):
+        s += lookup(colset, pos, local) >= 0
+        if i % 8 == 0:
+            progress(i / total, f"counting combinations of {len(colset)} values per record")
+    return s
+
+
+def _limited_counts(universe: _Universe, lookup: _RowLookup, sizes: np.ndarray, bound: int,
+                    rng: np.random.Generator, progress: Progress) -> np.ndarray:
+    """True counts where each record adds 1 to at most ``bound`` of its candidates (a uniformly random
+    subset when it holds more), reference 6.4 step 4."""
+    n = lookup.n
+    over = np.flatnonzero(sizes > bound)
+    over_row = np.full(n, -1, dtype=np.int64)
+    over_row[over] = np.arange(len(over))
+    keep = None
+    if len(over):
+        width = int(sizes[over].max())
+        keep = np.zeros((len(over), width), dtype=bool)
+        step = max(1, (1 << 22) // width)
+        cols = np.arange(width)
+        for a in range(0, len(over), step):
+            b = min(a + step, len(over))
+            prio = rng.random((b - a, width))
+            prio[cols[None, :] >= sizes[over[a:b]][:, None]] = 2.0   # not a real contribution
+            chosen = np.argpartition(prio, bound - 1, axis=1)[:, :bound]
+            keep[np.repeat(np.arange(a, b), bound), chosen.ravel()] = True
+    counts = np.zeros(len(universe.keys), dtype=np.int64)
+    ordinal = np.zeros(n, dtype=np.int64)
+    total = max(len(universe.groups), 1)
+    for i, (colset, pos, local) in enumerate(universe.groups):
+        cand = lookup(colset, pos, local)
+        member = cand >= 0
+        use = member.copy()
+        if keep is not None:
+            heavy = member & (over_row >= 0)
+            rows = np.flatnonzero(heavy)
+            use[rows] = keep[over_row[rows], ordinal[rows]]
+        ordinal += member
+        hit = cand[use]
+        if len(hit):
+            counts[pos] += np.bincount(hit, minlength=len(pos))
+        if i % 8 == 0:
+            progress(i / total, f"bounding each record's contribution to {bound} combinations")
+    return counts
+
+
+def dp_aggregate(table: EncodedTable, params: DpParams | None = None, seed: int | np.random.Generator | None = 0,
+                 progress: ProgressCallback | Progress | None = None) -> Aggregates:
+    """Differentially private counts of attribute combinations up to length L (reference 6.4 + 8–10).
+
+    Returns ``Aggregates`` of kind ``dp`` whose ``protected_records`` is the noisy record count n' (or,
+    without one, an estimate from the released single-value counts). ``meta`` holds the noise
+    parameters, Δ_k, τ_k and the candidate/survivor counts per length.
+    """
+    params = params or DpParams()
+    rng = _rng(seed)
+    prog = as_progress(progress)
+    domain = table.domain
+    n = table.n_records
+    m = domain.n_columns
+    L = min(params.length, m) if m else params.length
+    if m and L > max_key_length(domain):
+        raise ParameterError(f"aggregation limit {L} is too large for {domain.n_attributes} distinct attribute "
+                             f"values (at most {max_key_length(domain)}); lower L or bin/merge values")
+    warnings: list[str] = []
+    # 1. noisy record count (ε_N, Laplace) and δ
+    if params.records_epsilon_share is not None:
+        eps_n = params.records_epsilon_share * params.epsilon
+        noisy_n = int(_round_half_away(n + rng.laplace(0.0, 1.0 / eps_n)))
+        if noisy_n < 1:
+            warnings.append(f"the noisy record count was {noisy_n}; it is reported as 1")
+            noisy_n = 1
+        n_star = noisy_n
+    else:
+        if params.delta is None:
+            raise ParameterError("without a noisy record count (records_epsilon_share=None) give δ explicitly: "
+                                 "the automatic δ would depend on the true number of records")
+        noisy_n = None
+        n_star = n
+    noise = params.noise_params(n_star, L if L != params.length else None)
+    if noisy_n is not None and noisy_n < 100:
+        warnings.append(f"only about {noisy_n} records: DP counts will be mostly noise")
+    r = radix(domain)
+    codes64 = table.codes.astype(np.int64)
+    present = table.codes >= 0
+    lookup = _RowLookup(codes64, present, domain.sizes)
+    out_keys: list[np.ndarray] = []
+    out_vals: list[np.ndarray] = []
+    per_length: list[dict] = []
+    prev_keys = prev_attrs = None
+    for k in range(1, L + 1):
+        step = prog.slice((k - 1) / L, k / L)
+        step(0.0, f"length {k}: candidate combinations")
+        if k == 1:
+            attrs = np.unique(table.attribute_ids()[present]).astype(np.int64)
+            cand_attrs = attrs[:, None]
+            cand_keys = attrs + 1
+        else:
+            cand_keys, cand_attrs = _candidates(prev_keys, prev_attrs, k, domain, r)
+        info = {"length": k, "candidates": int(len(cand_keys)), "contribution_bound": 0, "noise_scale": None,
+                "threshold": None, "released": 0}
+        per_length.append(info)
+        if len(cand_keys) == 0:
+            for kk in range(k + 1, L + 1):
+                per_length.append({"length": kk, "candidates": 0, "contribution_bound": 0, "noise_scale": None,
+                                   "threshold": None, "released": 0})
+            break
+        universe = _universe(cand_keys, cand_attrs, domain)
+        sizes = _record_sizes(universe, lookup, step.slice(0.0, 0.45))
+        bound = dp_percentile(sizes, params.percentile, noise.epsilon_percentile, rng)
+        info["contribution_bound"] = bound
+        if bound == 0:
+            warnings.append(f"no combination of length {k} could be released (contribution bound 0)")
+            for kk in range(k + 1, L + 1):
+                per_length.append({"length": kk, "candidates": 0, "contribution_bound": 0, "noise_scale": None,
+                                   "threshold": None, "released": 0})
+            break
+        counts = _limited_counts(universe, lookup, sizes, bound, rng, step.slice(0.45, 0.95))
+        scale = noise.noise_scale(k, bound)
+        noisy = counts + rng.normal(0.0, scale, size=len(counts))
+        tau = noise.threshold(k, bound)
+        keep = (noisy > tau) & (noisy > 0)
+        info.update(noise_scale=scale, threshold=tau, released=int(keep.sum()))
+        prev_keys, prev_attrs = cand_keys[keep], cand_attrs[keep]
+        out_keys.append(prev_keys)
+        out_vals.append(noisy[keep])
+        step(1.0, f"length {k}: released {int(keep.sum())} of {len(cand_keys)} candidates")
+        if len(prev_keys) == 0:
+            for kk in range(k + 1, L + 1):
+                per_length.append({"length": kk, "candidates": 0, "contribution_bound": 0, "noise_scale": None,
+                                   "threshold": None, "released": 0})
+            break
+    keys = np.concatenate(out_keys) if out_keys else np.zeros(0, np.int64)
+    vals = np.concatenate(out_vals) if out_vals else np.zeros(0, np.float64)
+    keys, counts = _post_process(keys, vals, r, L)
+    if noisy_n is None:
+        noisy_n_report = _records_from_singles(keys, counts, domain, r)
+    else:
+        noisy_n_report = noisy_n
+    meta = {"params": params.as_dict(), "noise": noise.as_dict(), "per_length": per_length,
+            "warnings": warnings, "records_estimated": noisy_n is None}
+    prog(1.0, "DP aggregates ready")
+    return Aggregates(domain, L, keys, counts, n, "dp", None, int(noisy_n_report), meta)
+
+
+def _records_from_singles(keys: np.ndarray, counts: np.ndarray, domain, r: int) -> int:
+    """Record count estimated from released single-value counts (post-processing): the largest column total."""
+    single = key_lengths(keys, r) == 1
+    if not single.any():
+        return 0
+    cols = domain.attr_column[keys[single] - 1]
+    return int(np.bincount(cols, weights=counts[single], minlength=domain.n_columns).max())
+
+
+def _sub_keys(attrs: np.ndarray, positions: tuple[int, ...], r: int) -> np.ndarray:
+    return pack(attrs[:, list(positions)], r)
+
+
+def _post_process(keys: np.ndarray, values: np.ndarray, r: int, L: int) -> tuple[np.ndarray, np.ndarray]:
+    """Reference 6.4 steps 8–10: round half away from zero and drop zeros; add missing parents of
+    lengths 2..l−1 with the largest count of the combinations needing them; make counts monotone."""
+    counts = _round_half_away(values).astype(np.int64)
+    keep = counts > 0
+    keys, counts = keys[keep], counts[keep]
+    order = np.argsort(keys)
+    keys, counts = keys[order], counts[order]
+    lengths = key_lengths(keys, r)
+    # 9. missing parents (from the combinations present after rounding)
+    add_k, add_c = [], []
+    for l in range(3, L + 1):
+        sel = lengths == l
+        if not sel.any():
+            continue
+        attrs = unpack(keys[sel], r, l)
+        cnt = counts[sel]
+        for j in range(2, l):
+            for positions in itertools.combinations(range(l), j):
+                sub = _sub_keys(attrs, positions, r)
+                missing = _members(keys, sub) < 0
+                if missing.any():
+                    add_k.append(sub[missing])
+                    add_c.append(cnt[missing])
+    if add_k:
+        ak = np.concatenate(add_k)
+        ac = np.concatenate(add_c)
+        order = np.lexsort((-ac, ak))
+        ak, ac = ak[order], ac[order]
+        first = np.r_[True, ak[1:] != ak[:-1]]
+        keys = np.concatenate([keys, ak[first]])
+        counts = np.concatenate([counts, ac[first]])
+        order = np.argsort(keys)
+        keys, counts = keys[order], counts[order]
+        lengths = key_lengths(keys, r)
+    # 10. normalise: count = min(own, counts of the (already normalised) sub-combinations one shorter)
+    for l in range(2, L + 1):
+        sel = np.flatnonzero(lengths == l)
+        if not len(sel):
+            continue
+        attrs = unpack(keys[sel], r, l)
+        low = counts[sel].copy()
+        for j in range(l):
+            sub = pack(np.delete(attrs, j, axis=1), r)
+            pos = _members(keys, sub)
+            low = np.minimum(low, np.where(pos >= 0, counts[np.maximum(pos, 0)], 0))
+        counts[sel] = low
+    keep = counts > 0
+    return keys[keep], counts[keep]
