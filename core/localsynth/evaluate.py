@@ -116,6 +116,13 @@ def align_tables(first: EncodedTable, second: EncodedTable) -> tuple[EncodedTabl
     return first.recode(dom), second.recode(dom)
 
 
+def _lookup(agg: Aggregates, keys: np.ndarray) -> np.ndarray:
+    """``agg.lookup`` that also works on an empty table (count 0 everywhere)."""
+    if len(agg) == 0:
+        return np.zeros(len(keys), dtype=np.int64)
+    return agg.lookup(keys)
+
+
 def _up_to(agg: Aggregates, length: int) -> Aggregates:
     if agg.length <= length:
         return agg
@@ -312,7 +319,7 @@ def compare(original: Aggregates, target: Aggregates, resolution: int, *, kind: 
 
     # preservation population: O with O(c) ≥ k, plus T not already in
     pop = np.union1d(O.keys[oc >= k], T.keys)
-    po, pt = O.lookup(pop).astype(np.float64), T.lookup(pop).astype(np.float64)
+    po, pt = _lookup(O, pop).astype(np.float64), _lookup(T, pop).astype(np.float64)
     has_o = po > 0
     safe_o = np.where(has_o, po, 1.0)
     preservation = np.where(has_o, np.minimum(pt / safe_o, 1.0), 0.0)
@@ -517,8 +524,9 @@ def check_k_anonymity(sensitive: EncodedTable, synthetic: EncodedTable, resoluti
     of values). ``length=None`` checks every length up to the number of columns, which enumerates all
     combinations of every record — feasible for small tables only (a few columns or a few thousand
     records; it also fails when the keys of such long combinations do not fit in 64 bits). Returns one
-    sentence per violation, most frequent in the synthetic data first (at most ``max_messages``, then
-    a count of the rest); an empty list means the check passed.
+    sentence per violation — most frequent in the synthetic data first, then fewest sensitive matches,
+    then shortest — at most ``max_messages`` of them followed by a count of the rest; an empty list
+    means the check passed.
     """
     k = check_resolution(resolution)
     sens, syn = align_tables(sensitive, synthetic)
@@ -528,11 +536,12 @@ def check_k_anonymity(sensitive: EncodedTable, synthetic: EncodedTable, resoluti
                              f"{sens.domain.n_attributes} distinct values; give a smaller length")
     sa = aggregate(sens, L)
     ya = aggregate(syn, L)
-    found = sa.lookup(ya.keys)
+    found = _lookup(sa, ya.keys)
     bad = np.flatnonzero(found < k)
     if len(bad) == 0:
         return []
-    order = bad[np.lexsort((ya.keys[bad], found[bad], -ya.counts[bad]))]
+    lengths = ya.lengths()
+    order = bad[np.lexsort((ya.keys[bad], lengths[bad], found[bad], -ya.counts[bad]))]
     shown = order if max_messages is None else order[:max_messages]
     sub = ya.subset(np.isin(np.arange(len(ya)), shown))
     text_of = dict(zip(sub.keys.tolist(), sub.combination_labels()))
