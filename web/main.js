@@ -1,0 +1,193 @@
+// LocalSynth main-thread script: loading progress, the Pyodide worker, and the BokehJS <-> worker document sync.
+//
+// The Python side of the Panel app lives in worker.js; this thread only renders (BokehJS + Panel's JS) and
+// forwards user events as JSON patches, like Panel's own pyodide-worker handler. Nothing here talks to the
+// network: the worker and every script come from this origin (see the Content-Security-Policy in index.html).
+"use strict";
+
+(function () {
+  const LS = (window.LocalSynth = {
+    t0: performance.now(),
+    ready: false,
+    readyMs: null,
+    timings: null,
+    stages: [],
+    cspViolations: [],
+    errors: [],
+  });
+
+  document.addEventListener("securitypolicyviolation", (e) => {
+    LS.cspViolations.push({directive: e.violatedDirective, blocked: e.blockedURI, source: e.sourceFile});
+    console.error("CSP violation", e.violatedDirective, e.blockedURI);
+  });
+
+  const loader = document.getElementById("ls-loader");
+  const bar = document.getElementById("ls-loader-bar");
+  const stageLabel = document.getElementById("ls-loader-stage");
+  const stageList = document.getElementById("ls-loader-steps");
+  const elapsed = document.getElementById("ls-loader-elapsed");
+  const errorBox = document.getElementById("ls-loader-error");
+  const appRoot = document.getElementById("ls-app");
+
+  const timer = setInterval(() => {
+    elapsed.textContent = `${((performance.now() - LS.t0) / 1000).toFixed(1)} s`;
+  }, 200);
+
+  function showStage(msg) {
+    LS.stages.push({key: msg.key, label: msg.label, at: performance.now() - LS.t0});
+    bar.value = Math.max(bar.value, msg.fraction);
+    stageLabel.textContent = msg.label + "…";
+    for (const li of stageList.querySelectorAll("li.active")) {
+      li.classList.remove("active");
+      li.classList.add("done");
+    }
+    const li = document.createElement("li");
+    li.className = "active";
+    li.textContent = msg.label;
+    stageList.appendChild(li);
+  }
+
+  function showFatal(message, detail) {
+    clearInterval(timer);
+    LS.errors.push(message);
+    loader.classList.add("failed");
+    stageLabel.textContent = "LocalSynth could not start.";
+    errorBox.hidden = false;
+    errorBox.textContent =
+      `${message}\n\nReload the page to try again. If it keeps failing, rebuild the bundle ` +
+      "(localsynth build-web) and serve it with localsynth serve.";
+    if (detail) console.error(detail);
+  }
+
+  if (typeof Worker === "undefined" || typeof WebAssembly === "undefined") {
+    showFatal("This browser cannot run LocalSynth: it needs Web Workers and WebAssembly.");
+    return;
+  }
+
+  const worker = new Worker("./worker.js");
+  LS.worker = worker;
+  worker.busy = false;
+  worker.queue = [];
+  let patching = 0;
+
+  // With cross-origin isolation (sent by `localsynth serve`) the Stop button interrupts Python in the worker.
+  let interrupt = null;
+  if (self.crossOriginIsolated && typeof SharedArrayBuffer !== "undefined") {
+    interrupt = new Uint8Array(new SharedArrayBuffer(1));
+  }
+  LS.canInterrupt = interrupt !== null;
+  document.addEventListener("click", (e) => {
+    if (!interrupt) return;
+    const hit = e.composedPath().some((el) => el.classList && el.classList.contains("ls-cancel"));
+    if (hit) interrupt[0] = 2; // SIGINT: Python raises KeyboardInterrupt at its next check
+  }, true);
+
+  function sendChange(jsdoc, event) {
+    if ((event.setter_id != null && event.setter_id === "py") || patching > 0) return;
+    if (worker.busy && event.model && event.attr) {
+      worker.queue = worker.queue.filter((old) => !(old.model === event.model && old.attr === event.attr));
+      worker.queue.push(event);
+      return;
+    }
+    worker.busy = true;
+    worker.postMessage({type: "patch", patch: jsdoc.create_json_patch([event])});
+  }
+
+  const evalWaiters = new Map();
+  let evalId = 0;
+  // Benchmark/test hook: run Python in the worker (the same interpreter as the app) and get its result.
+  LS.evalPython = (code, data) =>
+    new Promise((resolve, reject) => {
+      const id = ++evalId;
+      evalWaiters.set(id, {resolve, reject});
+      worker.postMessage({type: "eval", id: id, code: code, data: data});
+    });
+
+  async function render(msg) {
+    const docsJson = JSON.parse(msg.docs_json);
+    const renderItems = JSON.parse(msg.render_items);
+    const rootIds = JSON.parse(msg.root_ids);
+    const roots = {};
+    appRoot.innerHTML = "";
+    rootIds.forEach((rid, i) => {
+      const el = document.createElement("div");
+      el.id = `ls-root-${i}`;
+      el.style.display = "contents";
+      appRoot.appendChild(el);
+      roots[rid] = el.id;
+    });
+    renderItems[0].roots = roots;
+    renderItems[0].root_ids = rootIds;
+    const [views] = await Bokeh.embed.embed_items(docsJson, renderItems);
+    const jsdoc = [...views.roots.values()][0].model.document;
+    worker.jsdoc = jsdoc;
+    jsdoc.on_change(sendChange.bind(null, jsdoc), false);
+    worker.postMessage({type: "rendered"});
+    LS.timings = msg.timings;
+  }
+
+  function markReady() {
+    clearInterval(timer);
+    bar.value = 1;
+    loader.hidden = true;
+    appRoot.hidden = false;
+    LS.ready = true;
+    LS.readyMs = performance.now() - LS.t0;
+    document.body.dataset.lsReady = "true";
+    console.log(`LocalSynth ready in ${(LS.readyMs / 1000).toFixed(2)} s`, LS.timings);
+    registerServiceWorker();
+  }
+
+  function registerServiceWorker() {
+    // Offline after the first visit: the service worker precaches the bundle listed in manifest.json.
+    if (!("serviceWorker" in navigator) || new URLSearchParams(location.search).has("nosw")) return;
+    navigator.serviceWorker.register("./sw.js").then(
+      (reg) => { LS.serviceWorker = "registered"; },
+      (err) => { LS.serviceWorker = `failed: ${err}`; },
+    );
+  }
+
+  worker.onmessage = async (event) => {
+    const msg = event.data;
+    if (msg.type === "idle") {
+      if (worker.queue.length) {
+        const patch = worker.jsdoc.create_json_patch(worker.queue);
+        worker.queue = [];
+        worker.busy = true;
+        worker.postMessage({type: "patch", patch: patch});
+      } else {
+        worker.busy = false;
+      }
+    } else if (msg.type === "patch") {
+      try {
+        patching += 1;
+        worker.jsdoc.apply_json_patch(msg.patch, msg.buffers);
+      } finally {
+        patching -= 1;
+      }
+    } else if (msg.type === "stage") {
+      showStage(msg);
+    } else if (msg.type === "render") {
+      try {
+        await render(msg);
+      } catch (e) {
+        showFatal(`Could not draw the page: ${e}`);
+      }
+    } else if (msg.type === "ready") {
+      markReady();
+    } else if (msg.type === "fatal") {
+      showFatal(msg.message, msg.detail);
+    } else if (msg.type === "error") {
+      LS.errors.push(msg.message);
+      worker.busy = false;
+    } else if (msg.type === "eval-result") {
+      const w = evalWaiters.get(msg.id);
+      evalWaiters.delete(msg.id);
+      if (!w) return;
+      if (msg.error) w.reject(new Error(msg.error));
+      else w.resolve(JSON.parse(msg.result));
+    }
+  };
+  worker.onerror = (e) => showFatal(`The background worker failed: ${e.message || e}`);
+  worker.postMessage({type: "init", interruptBuffer: interrupt});
+})();
