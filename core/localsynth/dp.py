@@ -706,3 +706,160 @@ def _post_process(keys: np.ndarray, values: np.ndarray, r: int, L: int) -> tuple
         counts[sel] = low
     keep = counts > 0
     return keys[keep], counts[keep]
+
+
+# ---- completing suppressed cells (post-processing) ---------------------------------------------------
+def _context_support(agg: Aggregates, lengths: np.ndarray, attrs: np.ndarray, r: int, m: int):
+    """For every released combination C and each of its attributes a: the total Σ count(C) over
+    combinations that extend the context C∖{a} by a value of a's column. Returned as sorted keys
+    ``context_key·m + column`` and their sums (the support of a context for predicting a column)."""
+    keys, sums = [], []
+    cols_of = agg.domain.attr_column
+    for l in range(2, int(lengths.max(initial=0)) + 1):
+        sel = lengths == l
+        if not sel.any():
+            continue
+        at = attrs[sel][:, :l]
+        cnt = agg.counts[sel]
+        for j in range(l):
+            ctx = pack(np.delete(at, j, axis=1), r)
+            keys.append(ctx * m + cols_of[at[:, j]])
+            sums.append(cnt)
+    if not keys:
+        return np.zeros(0, np.int64), np.zeros(0, np.int64)
+    k = np.concatenate(keys)
+    s = np.concatenate(sums)
+    uniq, inv = np.unique(k, return_inverse=True)
+    return uniq, np.bincount(inv.reshape(-1), weights=s, minlength=len(uniq)).astype(np.int64)
+
+
+def _absence_noise(aggregates: Aggregates, singles: np.ndarray, domain) -> np.ndarray:
+    """Standard deviation, per column, of ``reported_records − Σ released single counts`` due to DP noise
+    (0 for aggregates without DP metadata)."""
+    meta = aggregates.meta or {}
+    per = meta.get("per_length") or []
+    scale = per[0].get("noise_scale") if per else None
+    if aggregates.kind != "dp" or not scale:
+        return np.zeros(domain.n_columns)
+    released = np.bincount(domain.attr_column, weights=(singles > 0).astype(np.float64), minlength=domain.n_columns)
+    var = released * float(scale) ** 2
+    eps_n = (meta.get("noise") or {}).get("epsilon_records") or 0.0
+    if eps_n > 0:
+        var = var + 2.0 / eps_n ** 2
+    return np.sqrt(var)
+
+
+def complete_records(synthetic: EncodedTable, aggregates: Aggregates, seed: int | np.random.Generator | None = 0,
+                     length: int | None = None, progress: ProgressCallback | Progress | None = None) -> EncodedTable:
+    """Fill cells a sampler left empty because the (DP) aggregates suppressed them — from the aggregates only.
+
+    This is post-processing of the released aggregates: it reads nothing sensitive and costs no privacy.
+
+    Which cells: in the sensitive data a value may legitimately be absent, and the aggregates tell how
+    often. For column c the released single-value counts sum to T_c, so a share
+    ``min(1, T_c / reported_records)`` of records is expected to hold a value of c — or all of them when the
+    shortfall ``reported_records − T_c`` is below twice the standard deviation the DP noise gives it
+    (then it is no evidence of absent values). If fewer synthetic
+    records do, uniformly random records among those lacking c are filled until that share is reached
+    (rounded); the rest stay absent. Columns with no released value are never filled.
+
+    Which value: for a record and column c, the *context* is the subset of the record's present values of
+    size up to ``length − 1`` (default L − 1) with the largest support — the sum over the values v of c of
+    the released count of context ∪ {v}. Larger contexts are preferred; a record whose contexts have no
+    support at any size falls back to the single-value counts of c. The value is drawn with probability
+    proportional to count(context ∪ {v}). Columns are filled one after another (fewest cells to fill
+    first), so filled values serve as context for later columns. Vectorised over records.
+    """
+    rng = _rng(seed)
+    prog = as_progress(progress)
+    domain = aggregates.domain
+    if not synthetic.domain.same_as(domain):
+        if synthetic.columns != domain.columns:
+            raise ParameterError("the synthetic table and the aggregates have different columns")
+        try:
+            synthetic = synthetic.recode(domain)
+        except Exception:
+            raise ParameterError("the synthetic table holds values the aggregates do not know") from None
+    L = aggregates.length if length is None else min(check_length(length), aggregates.length)
+    m = domain.n_columns
+    n = synthetic.n_records
+    codes = synthetic.codes.copy()
+    if n == 0 or m == 0 or len(aggregates) == 0:
+        return synthetic.with_codes(codes)
+    r = radix(domain)
+    lengths = aggregates.lengths()
+    attrs = unpack(aggregates.keys, r, max(int(lengths.max()), 1))
+    singles = np.zeros(domain.n_attributes, dtype=np.int64)
+    one = lengths == 1
+    singles[attrs[one, 0]] = aggregates.counts[one]
+    col_total = np.bincount(domain.attr_column, weights=singles, minlength=m)
+    reported = max(int(aggregates.reported_records), 1)
+    share = np.minimum(1.0, col_total / reported)
+    # A shortfall within the noise of the released counts is not evidence of absent values.
+    noise_sd = _absence_noise(aggregates, singles, domain)
+    share[(reported - col_total) < 2.0 * noise_sd] = 1.0
+    target = np.floor(share * n + 0.5).astype(np.int64)
+    present_now = (codes >= 0).sum(axis=0)
+    need = np.where(col_total > 0, np.maximum(target - present_now, 0), 0)
+    need = np.minimum(need, n - present_now)
+    support_keys, support_vals = _context_support(aggregates, lengths, attrs, r, m)
+    order = [int(c) for c in np.argsort(need, kind="stable") if need[c] > 0]
+    offsets = domain.offsets
+    for step, c in enumerate(order):
+        prog(step / max(len(order), 1), f"completing column {domain.columns[c]}")
+        absent = np.flatnonzero(codes[:, c] < 0)
+        rows = absent if need[c] >= len(absent) else np.sort(rng.choice(absent, int(need[c]), replace=False))
+        values = np.arange(offsets[c], offsets[c + 1])
+        values = values[singles[values] > 0]
+        ids = codes[rows].astype(np.int64) + offsets[:-1]
+        ids[codes[rows] < 0] = -1
+        others = [j for j in range(m) if j != c]
+        ctx_attrs = np.full((len(rows), max(L - 1, 1)), -1, dtype=np.int64)
+        ctx_len = np.zeros(len(rows), dtype=np.int64)
+        undecided = np.ones(len(rows), dtype=bool)
+        for size in range(min(L - 1, len(others)), 0, -1):
+            best = np.zeros(len(rows), dtype=np.int64)
+            best_set = np.full(len(rows), -1, dtype=np.int64)
+            sets = list(itertools.combinations(others, size))
+            for si, cols in enumerate(sets):
+                sub = ids[:, list(cols)]
+                ok = undecided & (sub >= 0).all(axis=1)
+                if not ok.any():
+                    continue
+                idx = np.flatnonzero(ok)
+                key = pack(sub[idx], r) * m + c
+                pos = _members(support_keys, key)
+                sup = np.where(pos >= 0, support_vals[np.maximum(pos, 0)], 0)
+                better = sup > best[idx]
+                best[idx[better]] = sup[better]
+                best_set[idx[better]] = si
+            chosen = np.flatnonzero(best > 0)
+            for si in np.unique(best_set[chosen]):
+                rr = chosen[best_set[chosen] == si]
+                ctx_attrs[rr, :size] = ids[rr][:, list(sets[si])]
+                ctx_len[rr] = size
+            undecided[chosen] = False
+        # draw values: group records by context, weights = count(context ∪ {v})
+        new = np.full(len(rows), -1, dtype=np.int64)
+        for size in np.unique(ctx_len):
+            rr = np.flatnonzero(ctx_len == size)
+            if size == 0:
+                weights = singles[values][None, :].astype(np.float64)
+                inv = np.zeros(len(rr), dtype=np.int64)
+            else:
+                ctx = ctx_attrs[rr, :size]
+                ctx_keys, first, inv = np.unique(pack(ctx, r), return_index=True, return_inverse=True)
+                inv = inv.reshape(-1)
+                uctx = ctx[first]
+                full = np.concatenate([np.repeat(uctx, len(values), axis=0),
+                                       np.tile(values, len(uctx))[:, None]], axis=1)
+                full.sort(axis=1)
+                weights = aggregates.lookup(pack(full, r)).reshape(len(uctx), len(values)).astype(np.float64)
+            cum = np.cumsum(weights, axis=1)
+            total = cum[:, -1]
+            draw = rng.random(len(rr)) * total[inv]
+            pick = (cum[inv] > draw[:, None]).argmax(axis=1)
+            new[rr] = np.where(total[inv] > 0, values[pick] - offsets[c], -1)
+        codes[rows, c] = new.astype(np.int32)
+    prog(1.0, "records completed")
+    return EncodedTable(codes, domain, synthetic.name, synthetic.warnings)
