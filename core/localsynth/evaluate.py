@@ -294,10 +294,16 @@ def compare(original: Aggregates, target: Aggregates, resolution: int, *, kind: 
     lo, lt = key_lengths(O.keys, r), key_lengths(T.keys, r)
     oc, tc = O.counts.astype(np.int64), T.counts.astype(np.int64)
 
-    idx_in_t = T.index(O.keys)
-    in_t = idx_in_t >= 0
-    t_of_o = np.where(in_t, tc[np.maximum(idx_in_t, 0)] if len(tc) else 0, 0)
-    in_o = O.index(T.keys) >= 0
+    if O is T:  # the sensitive statistics: no look-ups needed
+        in_t = in_o = np.ones(len(O), dtype=bool)
+        t_of_o, o_of_t = tc, oc
+    else:
+        idx_in_t = T.index(O.keys)
+        in_t = idx_in_t >= 0
+        t_of_o = np.where(in_t, tc[np.maximum(idx_in_t, 0)] if len(tc) else 0, 0)
+        idx_in_o = O.index(T.keys)
+        in_o = idx_in_o >= 0
+        o_of_t = np.where(in_o, oc[np.maximum(idx_in_o, 0)] if len(oc) else 0, 0)
     n_o, n_t = len(O), len(T)
 
     suppressed = int((~in_t).sum())
@@ -317,14 +323,15 @@ def compare(original: Aggregates, target: Aggregates, resolution: int, *, kind: 
     leak_l = _by_length(lo[leak], L)
     small_in_t = int(((oc > 0) & (oc < k) & in_t).sum())
 
-    # preservation population: O with O(c) ≥ k, plus T not already in
-    pop = np.union1d(O.keys[oc >= k], T.keys)
-    po, pt = _lookup(O, pop).astype(np.float64), _lookup(T, pop).astype(np.float64)
+    # preservation population: every c ∈ T, plus the c ∈ O \ T with O(c) ≥ k (T count 0)
+    o_only = (oc >= k) & ~in_t
+    po = np.concatenate([o_of_t, oc[o_only]]).astype(np.float64)
+    pt = np.concatenate([tc, np.zeros(int(o_only.sum()), dtype=np.int64)]).astype(np.float64)
+    plen = np.concatenate([lt, lo[o_only]])
     has_o = po > 0
     safe_o = np.where(has_o, po, 1.0)
     preservation = np.where(has_o, np.minimum(pt / safe_o, 1.0), 0.0)
     prop_err = np.where(has_o, np.abs(pt - po) / safe_o, 1.0)
-    plen = key_lengths(pop, r)
 
     bins = count_bins(int(tc.max()) if n_t else 0)
     bucket = np.searchsorted(bins, pt, side="left")
