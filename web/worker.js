@@ -28,6 +28,15 @@ function stage(key, label, fraction) {
   post("stage", {key: key, label: label, fraction: fraction, t: performance.now()});
 }
 
+// Panel's pyodide module builds this converter with pyodide.code.run_js (a JS string eval, forbidden by our
+// CSP); the bundled panel wheel is patched to use this function instead. It turns undefined into null.
+self.lsDictConverter = (entries) => {
+  for (const entry of entries) {
+    if (entry[1] === undefined) entry[1] = null;
+  }
+  return Object.fromEntries(entries);
+};
+
 function sendPatch(patch, buffers, msgId) {
   self.postMessage({type: "patch", patch: patch, buffers: buffers});
 }
@@ -60,6 +69,11 @@ async function loadStage(st) {
 async function startApplication() {
   const t0 = performance.now();
   stage("runtime", "Starting the Python runtime (WebAssembly)", 0.02);
+  if (CONFIG.lockIntegrity) {
+    // The package list (with the sha256 of every wheel) must be the one this build wrote.
+    const lock = await fetch(new URL(CONFIG.lockFile, BASE), {integrity: CONFIG.lockIntegrity});
+    if (!lock.ok) throw new Error(`Could not load ${CONFIG.lockFile}: HTTP ${lock.status}`);
+  }
   pyodide = await loadPyodide({
     indexURL: BASE + "pyodide/",
     lockFileURL: BASE + CONFIG.lockFile,

@@ -18,7 +18,7 @@ import threading
 import webbrowser
 from pathlib import Path
 
-__all__ = ["CONTENT_SECURITY_POLICY", "serve", "start_background_server", "default_bundle_dir"]
+__all__ = ["CONTENT_SECURITY_POLICY", "META_CONTENT_SECURITY_POLICY", "serve", "start_background_server", "default_bundle_dir"]
 
 # One policy for the page (meta tag written by build_scripts/build_bundle.py), the web worker (which only gets
 # the HTTP header) and the service worker. Every fetch goes to this origin ('self'); nothing else is allowed.
@@ -44,6 +44,9 @@ CONTENT_SECURITY_POLICY = (
     "form-action 'none'; "
     "frame-ancestors 'none'"
 )
+# frame-ancestors only works as an HTTP header; browsers warn when a <meta> policy carries it.
+META_CONTENT_SECURITY_POLICY = "; ".join(
+    d for d in CONTENT_SECURITY_POLICY.split("; ") if not d.startswith("frame-ancestors"))
 
 MIME_TYPES = {
     ".html": "text/html; charset=utf-8",
@@ -117,6 +120,12 @@ class BundleRequestHandler(http.server.SimpleHTTPRequestHandler):
 class _Server(http.server.ThreadingHTTPServer):
     daemon_threads = True
     allow_reuse_address = True
+
+    def handle_error(self, request, client_address) -> None:
+        # A browser that stops a download (page closed, reload) resets the connection: not worth a traceback.
+        if isinstance(sys.exc_info()[1], (ConnectionError, TimeoutError)):
+            return
+        super().handle_error(request, client_address)
 
 
 def _check_host(host: str) -> str:
