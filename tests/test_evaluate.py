@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import io
+import itertools
 import json
 import math
 
@@ -470,3 +472,131 @@ def test_to_json_is_plain(identical):
     assert back["statistics"]["aggregate"]["by_length"][0]["length"] == 1
     assert back["marginal_errors"] == {"1": 0.0, "2": 0.0, "3": 0.0}
     assert back["k_marginal"] == 1000.0 and back["risk"]["records_with_unique"] == 4
+
+
+# ---- cross-check against a direct dict-based transcription of the SDS evaluator ----------------------
+def _naive(O: dict, T: dict, k: int, n_o: int, n_t: int, L: int) -> dict:
+    length = lambda c: c.count(";") + 1  # noqa: E731
+    res = {"suppressed": 100 * sum(c not in T for c in O) / len(O),
+           "fabricated": 100 * sum(c not in O for c in T) / len(O)}
+    common = [c for c in O if c in T]
+    res["mae"] = sum(abs(O[c] - T[c]) for c in common) / len(common) if common else 0.0
+    res["expansion"] = 100 * (n_t / n_o - 1)
+    leak = [0] * (L + 1)
+    n_len = [0] * (L + 1)
+    for c, v in O.items():
+        n_len[length(c)] += 1
+        if v < k and c in T and T[c] < k:
+            leak[length(c)] += 1
+    res["leak"] = leak[1:]
+    res["leak_pct"] = [100 * a / b if b else 0.0 for a, b in zip(leak[1:], n_len[1:])]
+    bins = [10]
+    while bins[-1] < max(T.values(), default=0):
+        bins.append(bins[-1] * 2)
+    buckets = {b: [0, 0.0, 0, 0, 0.0] for b in bins}
+    done = set()
+
+    def populate(c):
+        o, t = O.get(c, 0), T.get(c, 0)
+        b = next(x for x in bins if x >= t)
+        acc = buckets[b]
+        acc[0] += 1
+        acc[1] += min(t / o, 1.0) if o > 0 else 0.0
+        acc[2] += length(c)
+        acc[3] += t
+        acc[4] += abs(t - o) / o if o > 0 else 1.0
+        done.add(c)
+
+    for c, v in O.items():
+        if v >= k and c not in done:
+            populate(c)
+    for c in T:
+        if c not in done:
+            populate(c)
+    res["bucket_size"] = [buckets[b][0] for b in bins]
+    res["bucket_pres"] = [buckets[b][1] / buckets[b][0] if buckets[b][0] else 0.0 for b in bins]
+    res["bucket_len"] = [buckets[b][2] / buckets[b][0] if buckets[b][0] else 0.0 for b in bins]
+    res["bucket_err"] = [buckets[b][4] / buckets[b][0] if buckets[b][0] else 0.0 for b in bins]
+    nonempty = [e for e, s in zip(res["bucket_err"], res["bucket_size"]) if s]
+    res["mpe"] = sum(nonempty) / len(nonempty) if nonempty else 0.0
+    return res
+
+
+def _random_csv(rng, n, values) -> str:
+    rows = ["A,B,C,D"]
+    for _ in range(n):
+        rows.append(",".join(rng.choice(values[j]) for j in range(4)))
+    return "\n".join(rows) + "\n"
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_compare_matches_direct_transcription(seed):
+    rng = np.random.default_rng(seed)
+    sens_vals = [["a1", "a2", ""], ["b1", "b2", "b3"], ["c1", "", "c2", "c3"], ["d1", "d2"]]
+    syn_vals = [["a1", "a2", "a3"], ["b1", "b2", ""], ["c1", "c2"], ["d1", "d2", "d3", ""]]
+    sens = ls.load_table(_random_csv(rng, int(rng.integers(20, 120)), sens_vals), name="s")
+    syn = ls.load_table(_random_csv(rng, int(rng.integers(20, 120)), syn_vals), name="y")
+    L = int(rng.integers(1, 5))
+    k = int(rng.integers(1, 6))
+    O, T = ls.aggregate(sens, L), ls.aggregate(syn, L)
+    s = compare(O, T, k)
+    ref = _naive(O.as_dict(), T.as_dict(), k, O.n_records, T.n_records, L)
+    assert s.suppressed_percentage == pytest.approx(ref["suppressed"])
+    assert s.fabricated_percentage == pytest.approx(ref["fabricated"])
+    assert s.mean_absolute_error == pytest.approx(ref["mae"])
+    assert s.record_expansion_percentage == pytest.approx(ref["expansion"])
+    assert s.by_length["leakage_count"].tolist() == ref["leak"]
+    np.testing.assert_allclose(s.by_length["leakage_percentage"], ref["leak_pct"])
+    assert s.by_count_bucket["size"].tolist() == ref["bucket_size"]
+    np.testing.assert_allclose(s.by_count_bucket["mean_preservation"], ref["bucket_pres"])
+    np.testing.assert_allclose(s.by_count_bucket["mean_length"], ref["bucket_len"])
+    np.testing.assert_allclose(s.by_count_bucket["mean_proportional_error"], ref["bucket_err"])
+    assert s.mean_proportional_error == pytest.approx(ref["mpe"])
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_marginal_errors_match_pandas(seed):
+    rng = np.random.default_rng(100 + seed)
+    vals = [["a1", "a2", ""], ["b1", "b2", "b3"], ["c1", "", "c2"], ["d1", "d2", "d3", ""]]
+    s_text, y_text = _random_csv(rng, 40, vals), _random_csv(rng, 25, vals)
+    got = marginal_errors(ls.load_table(s_text, name="s"), ls.load_table(y_text, name="y"))
+    s_df = pd.read_csv(io.StringIO(s_text), dtype=str, keep_default_na=False)
+    y_df = pd.read_csv(io.StringIO(y_text), dtype=str, keep_default_na=False)
+    for w in (1, 2, 3):
+        errs = []
+        for cols in itertools.combinations(s_df.columns, w):
+            ps = s_df.groupby(list(cols)).size() / len(s_df)
+            py = y_df.groupby(list(cols)).size() / len(y_df)
+            errs.append(ps.subtract(py, fill_value=0).abs().mean())
+        assert got[w] == pytest.approx(np.mean(errs)), w
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_k_marginal_matches_sdnist_transcription(seed):
+    rng = np.random.default_rng(200 + seed)
+    def frame(n):
+        return pd.DataFrame({"PUMA": rng.choice(["p1", "p2", "p3"], n), "A": rng.choice(["x", "y", ""], n),
+                             "B": rng.choice(["u", "v"], n), "C": rng.choice(["1", "2", "3", "4"], n),
+                             "INDP": rng.choice(["i", "j"], n)})
+    real, syn = frame(60), frame(45)
+    pairs = list(itertools.combinations(["A", "B", "C"], 2))
+    # SDNist 2.4 KMarginal._compute_score_grouped headline: densities of (PUMA, a, b) over all records
+    tdds = 0.0
+    for a, b in pairs:
+        t = real.groupby(["PUMA", a, b]).size() / len(real)
+        d = syn.groupby(["PUMA", a, b]).size() / len(syn)
+        tdds += t.subtract(d, fill_value=0).abs().sum()
+    assert k_marginal_score(real, syn, group_mode="joint") == pytest.approx((2 - tdds / len(pairs)) * 500)
+    # within each PUMA, then the mean over the real data's PUMAs
+    scores = []
+    for p, r in real.groupby("PUMA"):
+        y = syn[syn["PUMA"] == p]
+        dist = [(r.groupby([a, b]).size() / len(r)).subtract(y.groupby([a, b]).size() / max(len(y), 1),
+                                                               fill_value=0).abs().sum() for a, b in pairs]
+        scores.append((2 - np.mean(dist)) * 500)
+    assert k_marginal_score(real, syn) == pytest.approx(np.mean(scores))
+    # without PUMA: plain 2-way marginals over all records
+    cols = ["A", "B", "C"]
+    dist = [(real.groupby([a, b]).size() / len(real)).subtract(syn.groupby([a, b]).size() / len(syn),
+                                                               fill_value=0).abs().sum() for a, b in pairs]
+    assert k_marginal_score(real, syn, columns=cols) == pytest.approx((2 - np.mean(dist)) * 500)
