@@ -456,6 +456,18 @@ def test_evaluate_with_given_reportable(table, O):
         evaluate(table, table, 2, 2, reportable=rep)
 
 
+def test_evaluate_with_released_values_the_tables_lack(table, O):
+    # DP aggregates may hold a value neither table has (here A:a9); they are aligned, not refused
+    dom = Domain(("A", "B", "C"), (("a1", "a2", "a9"), ("b1", "b2"), ("c1", "c2")))
+    rep = parse_aggregates("selections,protected_count\nrecord_count,5\nA:a1,3\nA:a9,2\nA:a1;B:b2,2\n"
+                           "A:a1;B:b2;C:c1,1\n", dom, kind="dp")
+    ev = evaluate(table, table, 2, 3, reportable=rep)
+    assert ev.reportable_kind == "dp"
+    assert ev.aggregate.fabricated_combinations == 1 and ev.aggregate.common_combinations == 3
+    assert ev.synthetic_vs_aggregate.suppressed_percentage == pytest.approx(25.0)
+    assert "removed by the privacy protection" in ev.to_json()["summary"]["aggregate_utility"]
+
+
 def test_evaluate_reports_progress(table):
     seen = []
     evaluate(table, table, 2, 2, progress=lambda f, m: seen.append(f))

@@ -40,7 +40,9 @@ they are re-keyed on the union of the two domains first. When their aggregation 
 combinations up to the shorter limit are compared (longer ones cannot be in the other table).
 
 :func:`evaluate` builds the four comparisons of reference 7.1, the sensitive data's risk summary
-(:func:`localsynth.risk.assess_risk`), the marginal errors and the k-marginal score, and writes the four
+(:func:`localsynth.risk.assess_risk`), the 1-/2-/3-way marginal errors (:func:`marginal_errors`) and the
+k-marginal score (:func:`k_marginal_score` on the two tables' wide frames: values as loaded, so numeric
+columns count as binned only if binning was set when loading; absent = empty string), and writes the four
 plain-language sentences of reference 7.3 (:meth:`Evaluation.summary_text`).
 """
 
@@ -606,7 +608,7 @@ class Evaluation:
                 f"by fewer than {k} records. Someone who knows those few details about a person could pick out "
                 "their record, which is why the sensitive data must not be shared.")
         ag = self.aggregate
-        what = "kept secret by the privacy protection" if mode_is_dp else f"dropped because fewer than {k} records share them"
+        what = "removed by the privacy protection" if mode_is_dp else f"dropped because fewer than {k} records share them"
         agg = (f"Aggregate data utility: the protected counts leave out {ag.suppressed_percentage:.1f}% of the "
                f"combinations of the sensitive data ({what}), and the counts that are reported differ from the "
                f"true counts by {ag.mean_absolute_error:.1f} on average.")
@@ -637,7 +639,10 @@ class Evaluation:
         return "\n\n".join(self.summary_sentences(mode_is_dp).values()) + "\n"
 
     def to_json(self) -> dict:
-        """Every figure as a plain JSON-ready dict (for ``--json REPORT.json``)."""
+        """Every figure as a plain JSON-ready dict (for ``--json REPORT.json``).
+
+        Includes the summary sentences, worded for DP when the released aggregates are of kind ``dp``.
+        """
         risk = self.risk
         return _clean({
             "resolution": self.resolution,
@@ -658,6 +663,7 @@ class Evaluation:
             "marginal_errors": {str(w): v for w, v in self.marginal_errors.items()},
             "k_marginal": self.k_marginal,
             "dp_leakage_percentage": self.dp_leakage_percentage(),
+            "summary": self.summary_sentences(self.reportable_kind == "dp"),
         })
 
 
@@ -672,6 +678,12 @@ def evaluate(sensitive: EncodedTable, synthetic: EncodedTable, resolution: int, 
     """
     k = check_resolution(resolution)
     sens, syn = align_tables(sensitive, synthetic)
+    dom = sens.domain
+    for agg in (reportable, sensitive_aggregates):  # released DP counts may use values the tables lack
+        if agg is not None:
+            dom = _union_domain(dom, agg.domain)
+    if not dom.same_as(sens.domain):
+        sens, syn = sens.recode(dom), syn.recode(dom)
     L = min(check_length(length), sens.domain.n_columns)
     prog = as_progress(progress)
     if sensitive_aggregates is not None and min(sensitive_aggregates.length, sens.domain.n_columns) < L:
