@@ -395,11 +395,14 @@ def compare(original: Aggregates, target: Aggregates, resolution: int, *, kind: 
 
 
 # ---- marginals --------------------------------------------------------------------------------------
-def _cell_keys(codes: np.ndarray, cols: tuple[int, ...], radices: np.ndarray) -> np.ndarray:
-    key = np.zeros(codes.shape[0], dtype=np.int64)
-    for c in cols:
-        key = key * int(radices[c]) + (codes[:, c].astype(np.int64) + 1)
-    return key
+def _densify(key: np.ndarray, space: int) -> tuple[np.ndarray, int]:
+    """Dense ids 0..n-1 of the distinct values of ``key`` (values < ``space``), and n."""
+    if space <= 4 * len(key) + 65536:
+        present = np.bincount(key, minlength=space) > 0
+        remap = np.cumsum(present) - 1
+        return remap[key], int(present.sum())
+    uniq, inv = np.unique(key, return_inverse=True)
+    return inv.reshape(-1), len(uniq)
 
 
 def marginal_errors(sensitive: EncodedTable, synthetic: EncodedTable,
@@ -416,7 +419,9 @@ def marginal_errors(sensitive: EncodedTable, synthetic: EncodedTable,
     """
     sens, syn = align_tables(sensitive, synthetic)
     radices = sens.domain.sizes.astype(np.int64) + 1
-    n_s, n_y = max(sens.n_records, 1), max(syn.n_records, 1)
+    n_s = sens.n_records
+    inv_s, inv_y = 1.0 / max(n_s, 1), 1.0 / max(syn.n_records, 1)
+    codes = np.concatenate([sens.codes, syn.codes]).astype(np.int64) + 1   # 0 = absent
     m = sens.domain.n_columns
     out: dict[int, float] = {}
     for w in widths:
@@ -426,24 +431,27 @@ def marginal_errors(sensitive: EncodedTable, synthetic: EncodedTable,
         if w > m:
             continue
         errors = []
+        prefix: tuple[int, ...] | None = None
+        prefix_ids, n_prefix = np.zeros(len(codes), dtype=np.int64), 1
+        # Column sets in lexicographic order: the dense cell ids of the first w−1 columns are reused.
         for cols in itertools.combinations(range(m), w):
-            space = int(np.prod(radices[list(cols)], dtype=np.float64))
-            ks = _cell_keys(sens.codes, cols, radices)
-            ky = _cell_keys(syn.codes, cols, radices)
-            if space <= 4 * (len(ks) + len(ky)) + 65536:
-                cs = np.bincount(ks, minlength=space)
-                cy = np.bincount(ky, minlength=space)
-                cells = (cs > 0) | (cy > 0)
-                cs, cy = cs[cells], cy[cells]
-            else:
-                uniq, inv = np.unique(np.concatenate([ks, ky]), return_inverse=True)
-                inv = inv.reshape(-1)
-                cs = np.bincount(inv[: len(ks)], minlength=len(uniq))
-                cy = np.bincount(inv[len(ks):], minlength=len(uniq))
-            if len(cs) == 0:
+            if cols[:-1] != prefix:
+                prefix = cols[:-1]
+                prefix_ids, n_prefix = np.zeros(len(codes), dtype=np.int64), 1
+                for c in prefix:
+                    prefix_ids, n_prefix = _densify(prefix_ids * radices[c] + codes[:, c], n_prefix * int(radices[c]))
+            last = cols[-1]
+            key = prefix_ids * radices[last] + codes[:, last]
+            space = n_prefix * int(radices[last])
+            if space > 4 * len(key) + 65536:
+                key, space = _densify(key, space)
+            cs = np.bincount(key[:n_s], minlength=space)
+            cy = np.bincount(key[n_s:], minlength=space)
+            cells = (cs > 0) | (cy > 0)
+            if not cells.any():
                 errors.append(0.0)
                 continue
-            errors.append(float(np.abs(cs / n_s - cy / n_y).mean()))
+            errors.append(float(np.abs(cs[cells] * inv_s - cy[cells] * inv_y).mean()))
         out[w] = float(np.mean(errors)) if errors else 0.0
     return out
 
