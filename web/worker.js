@@ -44,14 +44,27 @@ function sendPatch(patch, buffers, msgId) {
 // Python run by the worker after the packages are loaded: point Panel's resource URLs at the local copy of
 // panel/dist, then execute the app exactly like `panel convert` does (init_doc, run the script, write_doc).
 const BOOT_PY = `
-import os, sys
+import os, sys, time
+_ls_t = {"t0": time.perf_counter()}
 os.environ["PANEL_CDN_ROOT"] = LS_PANEL_CDN_ROOT
 os.environ["BOKEH_RESOURCES"] = "cdn"
+import pandas
+_ls_t["import_pandas"] = time.perf_counter()
+import bokeh.models
+_ls_t["import_bokeh"] = time.perf_counter()
+import panel
+_ls_t["import_panel"] = time.perf_counter()
+import localsynth
+_ls_t["import_localsynth"] = time.perf_counter()
 from panel.io.pyodide import init_doc, write_doc
 init_doc()
 _ls_ns = {"__name__": "__main__", "__file__": "app.py"}
 exec(compile(LS_APP_CODE, "app.py", "exec"), _ls_ns)
-await write_doc()
+_ls_t["run_app"] = time.perf_counter()
+_ls_doc = await write_doc()
+_ls_t["write_doc"] = time.perf_counter()
+LS_BOOT_TIMES = {k: round(1000 * (v - _ls_t["t0"])) for k, v in _ls_t.items() if k != "t0"}
+_ls_doc
 `;
 
 async function loadStage(st) {
@@ -105,6 +118,7 @@ async function startApplication() {
   const [docsJson, renderItems, rootIds] = result.toJs();
   result.destroy();
   timings.app = performance.now() - ts;
+  timings.app_detail = pyodide.globals.get("LS_BOOT_TIMES").toJs({dict_converter: Object.fromEntries});
   timings.total = performance.now() - t0;
   stage("render", "Drawing the page", 0.97);
   post("render", {docs_json: docsJson, render_items: renderItems, root_ids: rootIds, timings: timings});
