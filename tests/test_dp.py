@@ -102,6 +102,11 @@ def test_dp_percentile_concentrates_and_handles_empty():
     assert picks == [7] * 50
     picks = [dp_percentile(values, 99, 1.0, np.random.default_rng(s)) for s in range(200)]
     assert set(picks) <= set(range(30)) and 0 < picks.count(7) < 100
+    # a data-independent candidate range: values above max(values) carry the score of the maximum
+    assert dp_percentile([4] * 10, 60, 1e6, np.random.default_rng(0), upper=9) == 4
+    assert dp_percentile([], 60, 1e6, np.random.default_rng(0), upper=5) == 0
+    with pytest.raises(ParameterError, match="upper bound"):
+        dp_percentile([7], 60, 1.0, rng, upper=5)
     with pytest.raises(ParameterError, match="percentile ε"):
         dp_percentile(values, 99, 0, rng)
 

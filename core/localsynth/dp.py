@@ -383,14 +383,25 @@ def percentile_scores(values, percentage: float) -> np.ndarray:
     return -mag
 
 
-def dp_percentile(values, percentage: float, epsilon: float, rng: np.random.Generator) -> int:
+def dp_percentile(values, percentage: float, epsilon: float, rng: np.random.Generator,
+                  upper: int | None = None) -> int:
     """An ε-DP choice of the ``percentage`` percentile of non-negative integers (report-noisy-max).
 
     Scores of :func:`percentile_scores` plus exponential noise of mean 2/ε; the first maximum wins.
+    ``upper``: a data-independent bound on the values (e.g. the number of k-column sets). The reference
+    draws from 0..max(values), a range that itself depends on the data; with ``upper`` the candidates are
+    0..upper, values above max(values) keeping the score of max(values) (the carried score).
     """
     if not _is_number(epsilon) or epsilon <= 0:
         raise ParameterError(f"percentile ε must be > 0, not {epsilon!r}")
     scores = percentile_scores(values, percentage)
+    if upper is not None:
+        if len(scores) > upper + 1:
+            raise ParameterError(f"a value exceeds the stated upper bound {upper}")
+        if len(scores) == 0:
+            scores = np.zeros(1, dtype=np.int64)  # no records: every candidate scores 0, as 0 does
+        carried = min(int(scores[-1]), -1)
+        scores = np.concatenate([scores, np.full(upper + 1 - len(scores), carried, dtype=np.int64)])
     if len(scores) == 0:
         return 0
     noisy = scores + rng.exponential(2.0 / epsilon, size=len(scores))
@@ -608,7 +619,7 @@ def dp_aggregate(table: EncodedTable, params: DpParams | None = None, seed: int 
             break
         universe = _universe(cand_keys, cand_attrs, domain)
         sizes = _record_sizes(universe, lookup, step.slice(0.0, 0.45))
-        bound = dp_percentile(sizes, params.percentile, noise.epsilon_percentile, rng)
+        bound = dp_percentile(sizes, params.percentile, noise.epsilon_percentile, rng, upper=math.comb(m, k))
         info["contribution_bound"] = bound
         if bound == 0:
             warnings.append(f"no combination of length {k} could be released (contribution bound 0)")
