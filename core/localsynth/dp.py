@@ -556,12 +556,13 @@ def _limited_counts(universe: _Universe, lookup: _RowLookup, sizes: np.ndarray, 
     return counts
 
 
-def dp_aggregate(table: EncodedTable, params: DpParams | None = None, seed: int | np.random.Generator | None = 0,
+def dp_aggregate(table: EncodedTable, params: DpParams | None = None, seed: int | np.random.Generator | None = None,
                  progress: ProgressCallback | Progress | None = None) -> Aggregates:
     """Differentially private counts of attribute combinations up to length L (reference 6.4 + 8–10).
 
     Returns ``Aggregates`` of kind ``dp`` whose ``protected_records`` is the noisy record count n' (or,
-    without one, an estimate from the released single-value counts). ``meta`` holds the noise
+    without one, an estimate from the released single-value counts). ``seed`` None draws fresh OS
+    entropy; a fixed seed makes the release reproducible — and, if the seed is known, not private. ``meta`` holds the noise
     parameters, Δ_k, τ_k and the candidate/survivor counts per length.
     """
     params = params or DpParams()
@@ -874,3 +875,58 @@ def complete_records(synthetic: EncodedTable, aggregates: Aggregates, seed: int 
         codes[rows, c] = new.astype(np.int32)
     prog(1.0, "records completed")
     return EncodedTable(codes, domain, synthetic.name, synthetic.warnings)
+
+
+# ---- DP aggregate-seeded synthesis (reference 5.5) ---------------------------------------------------
+class DpAggregateSeeded:
+    """Synthetic records from DP aggregates only: :func:`dp_aggregate` → aggregate-seeded sampling
+    (reference 5.4) → :func:`complete_records`. Everything after the DP aggregation is post-processing,
+    so the synthetic data is (ε, δ)-DP with the parameters of ``params``.
+
+    ``fit(table, seed=None)`` computes the DP aggregates (``aggregates_``). The DP noise seed defaults to
+    fresh OS entropy: a release whose seed is known is *not* private (the noise could be recomputed), so
+    pass a seed only for tests and reproducible experiments. ``sample(n=None, seed=…)`` draws records;
+    ``n`` defaults to ``target_records`` or else the DP record count.
+    """
+
+    def __init__(self, params: DpParams | None = None, *, use_synthetic_counts: bool = True,
+                 weight_selection_percentile: float = 95, target_records: int | None = None,
+                 complete: bool = True):
+        self.params = params or DpParams()
+        if not isinstance(complete, bool):
+            raise ParameterError(f"complete must be True or False, not {complete!r}")
+        if target_records is not None and (not isinstance(target_records, (int, np.integer))
+                                           or isinstance(target_records, bool) or target_records < 0):
+            raise ParameterError(f"target number of records must be a whole number ≥ 0, not {target_records!r}")
+        self.use_synthetic_counts = use_synthetic_counts
+        self.weight_selection_percentile = weight_selection_percentile
+        self.target_records = target_records
+        self.complete = complete
+        self.aggregates_: Aggregates | None = None
+
+    def fit(self, table: EncodedTable, *, seed: int | np.random.Generator | None = None,
+            progress: ProgressCallback | Progress | None = None) -> "DpAggregateSeeded":
+        self.aggregates_ = dp_aggregate(table, self.params, seed, progress)
+        return self
+
+    def sample(self, n: int | None = None, *, seed: int | np.random.Generator | None = 0,
+               progress: ProgressCallback | Progress | None = None) -> EncodedTable:
+        if self.aggregates_ is None:
+            raise ParameterError("call fit(table) before sample()")
+        from .generator.aggregate_seeded import AggregateSeeded
+
+        rng = _rng(seed)
+        prog = as_progress(progress)
+        target = n if n is not None else self.target_records
+        if target is None:
+            target = int(self.aggregates_.reported_records)
+        if not isinstance(target, (int, np.integer)) or isinstance(target, bool) or target < 0:
+            raise ParameterError(f"number of records must be a whole number ≥ 0, not {target!r}")
+        sampler = AggregateSeeded(use_synthetic_counts=self.use_synthetic_counts,
+                                  weight_selection_percentile=self.weight_selection_percentile,
+                                  target_records=int(target)).fit(self.aggregates_)
+        synthetic = sampler.sample(seed=rng, progress=prog.slice(0.0, 0.9 if self.complete else 1.0))
+        if self.complete:
+            synthetic = complete_records(synthetic, self.aggregates_, rng, progress=prog.slice(0.9, 1.0))
+        prog(1.0, "synthetic records ready")
+        return synthetic
