@@ -401,3 +401,32 @@ def test_threshold_messages():
         dp_aggregate(_reference_table(), DpParams(records_epsilon_share=None), seed=0)
     with pytest.raises(ParameterError, match="seed"):
         dp_aggregate(_reference_table(), DpParams(), seed=-3)
+
+
+# ---- DP aggregate-seeded synthesis ----------------------------------------------------------------------
+def test_dp_aggregate_seeded_pipeline():
+    pytest.importorskip("localsynth.generator.aggregate_seeded")
+    from localsynth.dp import DpAggregateSeeded
+
+    rng = np.random.default_rng(11)
+    n = 3000
+    a = rng.choice(["a1", "a2", "a3"], n, p=[0.5, 0.3, 0.2])
+    b = np.where(a == "a1", rng.choice(["b1", "b2"], n, p=[0.9, 0.1]), rng.choice(["b1", "b2"], n, p=[0.2, 0.8]))
+    c = rng.choice(["c1", "c2", "c3", "c4"], n)
+    t = encode_frame(pd.DataFrame({"A": a, "B": b, "C": c}))
+    model = DpAggregateSeeded(DpParams(epsilon=8, length=2)).fit(t, seed=1)
+    agg = model.aggregates_
+    assert agg.kind == "dp"
+    out = model.sample(seed=2)
+    assert out.domain.same_as(t.domain) and out.n_records == agg.reported_records
+    assert np.all(out.codes < t.domain.sizes[None, :])
+    # complete records: every column is full in the sensitive data, so nothing stays empty
+    assert (out.codes < 0).mean() < 0.01
+    again = DpAggregateSeeded(DpParams(epsilon=8, length=2)).fit(t, seed=1).sample(seed=2)
+    assert np.array_equal(again.codes, out.codes)
+    assert model.sample(500, seed=3).n_records == 500
+    # the association A→B survives
+    share_b1_given_a1 = np.mean(out.codes[out.codes[:, 0] == 0, 1] == 0)
+    assert 0.8 < share_b1_given_a1 < 0.97
+    with pytest.raises(ParameterError, match="fit"):
+        DpAggregateSeeded().sample(seed=0)
