@@ -173,9 +173,13 @@ def main(argv=None) -> int:
     ap.add_argument("--eps", type=float, nargs="*", default=[1.0, 5.0, 10.0])
     ap.add_argument("--seeds", type=int, default=3)
     ap.add_argument("--skip-pacsynth", action="store_true")
+    ap.add_argument("--skip-ours", action="store_true")
+    ap.add_argument("--reuse-pacsynth", type=Path, default=None,
+                    help="take the pac-synth runs from an earlier results file instead of running them")
     ap.add_argument("--output", type=Path, default=RESULTS)
     args = ap.parse_args(argv)
-    systems = ["ours"] + ([] if args.skip_pacsynth else ["pac-synth"])
+    systems = ([] if args.skip_ours else ["ours"]) + ([] if args.skip_pacsynth else ["pac-synth"])
+    reuse = json.loads(args.reuse_pacsynth.read_text()) if args.reuse_pacsynth else None
     report = {"machine": {"python": sys.version.split()[0], "platform": platform.platform(),
                           "cpus": os.cpu_count(), "numpy": np.__version__, "pandas": pd.__version__},
               "nist": {}, "generated": {}, "published": PUBLISHED}
@@ -190,8 +194,11 @@ def main(argv=None) -> int:
             for system in systems:
                 rows = []
                 for seed in range(args.seeds):
-                    run = run_isolated("ours" if system == "ours" else "pacsynth", real, eps, seed)
-                    rows.append(summarise(run, real, 3))
+                    if system == "pac-synth" and reuse is not None:
+                        rows.append(reuse["nist"][str(eps)]["pac-synth"]["runs"][seed])
+                    else:
+                        run = run_isolated("ours" if system == "ours" else "pacsynth", real, eps, seed)
+                        rows.append(summarise(run, real, 3))
                     r = rows[-1]
                     print(f"{eps:>4g} {system:<10} {r['k_marginal']:>7.1f} {r['mae_1']:>7.4f} {r['mae_2']:>7.4f} "
                           f"{r['mae_3']:>8.5f} {r['fabricated_pct']:>6.2f} {r['suppressed_pct']:>6.2f} "
@@ -201,6 +208,8 @@ def main(argv=None) -> int:
             report["nist"][str(eps)] = entry
         print("\nmeans (k-marginal; time ours/pac-synth):")
         for eps, entry in report["nist"].items():
+            if "ours" not in entry:
+                continue
             ours = entry["ours"]["mean"]
             line = f"  eps {eps:>4}: ours {ours['k_marginal']:.1f}"
             if "pac-synth" in entry:
@@ -214,8 +223,11 @@ def main(argv=None) -> int:
             frame = generated(n, m)
             entry = {}
             for system in systems:
-                run = run_isolated("ours" if system == "ours" else "pacsynth", frame, 4.0, 0, timeout=1800)
-                entry[system] = summarise(run, frame if n <= 50_000 else None, 3)
+                if system == "pac-synth" and reuse is not None:
+                    entry[system] = reuse["generated"][f"{n}x{m}"]["pac-synth"]
+                else:
+                    run = run_isolated("ours" if system == "ours" else "pacsynth", frame, 4.0, 0, timeout=1800)
+                    entry[system] = summarise(run, frame if n <= 50_000 else None, 3)
                 r = entry[system]
                 if "timeout_s" in r:
                     print(f"generated {n}x{m} {system}: timed out after {r['timeout_s']:.0f} s", flush=True)

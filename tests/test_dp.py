@@ -312,7 +312,8 @@ def test_complete_records_invariants(t, L, holes, seed):
     codes = t.codes.copy()
     codes[rng.random(codes.shape) < holes] = -1
     syn = t.with_codes(codes)
-    out = complete_records(syn, agg, seed=seed)
+    method = ["pairs", "context"][seed % 2]
+    out = complete_records(syn, agg, seed=seed, method=method)
     assert out.codes.shape == codes.shape
     kept = codes >= 0
     assert np.array_equal(out.codes[kept], codes[kept])               # present cells untouched
@@ -338,7 +339,7 @@ def test_complete_records_invariants(t, L, holes, seed):
     assert np.array_equal(after, expected)
     full = (share == 1) & (col_total > 0)
     assert np.all(out.codes[:, full] >= 0)                              # no suppressed cell left there
-    assert np.array_equal(complete_records(syn, agg, seed=seed).codes, out.codes)
+    assert np.array_equal(complete_records(syn, agg, seed=seed, method=method).codes, out.codes)
 
 
 def test_complete_records_follows_pair_counts():
@@ -351,9 +352,12 @@ def test_complete_records_follows_pair_counts():
     agg = dp_aggregate(t, DpParams(epsilon=10, length=2, fabrication_mode="minimize"), seed=0)
     codes = t.codes.copy()
     codes[: n // 2, 1] = -1
-    out = complete_records(t.with_codes(codes), agg, seed=0)
-    assert np.all(out.codes[:, 1] >= 0)
-    assert np.mean(out.codes[:, 1] == t.codes[:, 1]) > 0.99
+    for method, accuracy in (("pairs", 0.97), ("context", 0.99)):
+        out = complete_records(t.with_codes(codes), agg, seed=0, method=method)
+        assert np.all(out.codes[:, 1] >= 0)
+        assert np.mean(out.codes[:, 1] == t.codes[:, 1]) > accuracy     # pairs: tempered, slightly blurred
+    with pytest.raises(ParameterError, match="completion method"):
+        complete_records(t.with_codes(codes), agg, seed=0, method="magic")
 
 
 def test_complete_records_keeps_legitimately_absent_share():
