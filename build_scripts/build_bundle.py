@@ -93,7 +93,11 @@ PYPI_WHEELS = (
                         '_dict_converter = js.lsDictConverter  # LocalSynth: defined in worker.js\n'
                         '_dict_converter_js_source = ("""',
                         "run_js evaluates a JS string, which needs CSP 'unsafe-eval'; worker.js defines the "
-                        "same function as plain code instead"),)),
+                        "same function as plain code instead"),
+                       ("panel/io/pyodide.py", "        if x is pyodide.ffi.jsnull:",
+                        '        if x is getattr(pyodide.ffi, "jsnull", None):  # LocalSynth: Pyodide 0.27',
+                        "pyodide.ffi.jsnull exists from Pyodide 0.28 on; in 0.27 JS null already becomes None"),
+                       )),
     PypiWheel("param", "2.4.2", "56f56e991d11cdf9fa8248ca3b1c7d5badfd6b4da3b3886b764b95823d270b07", ("param",)),
     PypiWheel("pyviz_comms", "3.0.6", "4eba6238cd4a7f4add2d11879ce55411785b7d38a7c5dba42c7a0826ca53e6c2",
               ("pyviz_comms",)),

@@ -94,7 +94,8 @@ class LocalSynthApp:
         self.preview_title = pn.pane.HTML("", margin=(10, 10, 0, 10))
         self.summary_title = pn.pane.HTML("", margin=(10, 10, 0, 10))
 
-        self.file_input.param.watch(self._on_file, "value")
+        # Both: an empty file arrives as value=None with a new filename.
+        self.file_input.param.watch(self._on_file, ["value", "filename"])
         self.run.on_click(self._on_run)
         self.cancel.on_click(self._on_cancel)
 
@@ -139,7 +140,7 @@ class LocalSynthApp:
         self.progress.value = 0
 
     # ---- load ---------------------------------------------------------------------------------------
-    def _on_file(self, event) -> None:
+    def _on_file(self, *events) -> None:
         self._reset_result()
         self.table = None
         self.run.disabled = True
@@ -147,12 +148,14 @@ class LocalSynthApp:
         self.summary.object = None
         self.preview_title.object = ""
         self.summary_title.object = ""
-        data = event.new
-        if data is None:
+        data = self.file_input.value
+        name = self.file_input.filename
+        if isinstance(name, list) or isinstance(data, list):  # multiple=False, but be safe
+            name, data = (name or [None])[0], (data or [None])[0]
+        if not name:
             return
-        name = self.file_input.filename or "data.csv"
         self.filename = name
-        if len(data) == 0:
+        if not data:
             self._say(f"{name} is empty. Choose a CSV file with a header row and at least one data row.",
                       "error")
             return

@@ -178,8 +178,12 @@
     } else if (msg.type === "fatal") {
       showFatal(msg.message, msg.detail);
     } else if (msg.type === "error") {
+      // An unexpected Python error while handling an event: say so instead of failing silently.
       LS.errors.push(msg.message);
       worker.busy = false;
+      const banner = document.getElementById("ls-worker-error");
+      banner.hidden = false;
+      banner.textContent = `Something went wrong inside the app (${msg.message}). Reload the page to start again.`;
     } else if (msg.type === "eval-result") {
       const w = evalWaiters.get(msg.id);
       evalWaiters.delete(msg.id);
