@@ -219,8 +219,6 @@ class DpParams:
                 continue
             if not _is_number(value) or not 0 < value < 1:
                 raise ParameterError(f"{name} must be a share of ε strictly between 0 and 1, not {value!r}")
-        if self.records_epsilon_share is not None and self.percentile_epsilon_share is not None:
-            pass
         mode = self.accuracy_mode
         if isinstance(mode, str):
             if mode not in ACCURACY_MODES:
