@@ -133,6 +133,7 @@
     appRoot.hidden = false;
     LS.ready = true;
     LS.readyMs = performance.now() - LS.t0;
+    LS.readyAt = performance.now(); // since navigation start
     document.body.dataset.lsReady = "true";
     console.log(`LocalSynth ready in ${(LS.readyMs / 1000).toFixed(2)} s`, LS.timings);
     registerServiceWorker();
