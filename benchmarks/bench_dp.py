@@ -194,7 +194,7 @@ def main(argv=None) -> int:
             for system in systems:
                 rows = []
                 for seed in range(args.seeds):
-                    if system == "pac-synth" and reuse is not None:
+                    if system == "pac-synth" and reuse is not None and str(eps) in reuse["nist"]:
                         rows.append(reuse["nist"][str(eps)]["pac-synth"]["runs"][seed])
                     else:
                         run = run_isolated("ours" if system == "ours" else "pacsynth", real, eps, seed)
@@ -206,6 +206,7 @@ def main(argv=None) -> int:
                           f"{r['peak_rss_increase_mb']:>8.0f}", flush=True)
                 entry[system] = {"runs": rows, "mean": {k: _mean(rows, k) for k in rows[0]}}
             report["nist"][str(eps)] = entry
+            _write(args.output, report)
         print("\nmeans (k-marginal; time ours/pac-synth):")
         for eps, entry in report["nist"].items():
             if "ours" not in entry:
@@ -223,7 +224,7 @@ def main(argv=None) -> int:
             frame = generated(n, m)
             entry = {}
             for system in systems:
-                if system == "pac-synth" and reuse is not None:
+                if system == "pac-synth" and reuse is not None and f"{n}x{m}" in reuse["generated"]:
                     entry[system] = reuse["generated"][f"{n}x{m}"]["pac-synth"]
                 else:
                     run = run_isolated("ours" if system == "ours" else "pacsynth", frame, 4.0, 0, timeout=1800)
@@ -236,14 +237,20 @@ def main(argv=None) -> int:
                           f"sample {r['sample_s']:.1f}), peak RSS {r['peak_rss_mb']:.0f} MB "
                           f"(+{r['peak_rss_increase_mb']:.0f}), rows {r['records']}"
                           + (f", k-marginal {r['k_marginal']:.1f}" if "k_marginal" in r else ""), flush=True)
-            if "pac-synth" in entry and "time_s" in entry["pac-synth"] and "time_s" in entry["ours"]:
+            if "time_s" in entry.get("pac-synth", {}) and "time_s" in entry.get("ours", {}):
                 entry["time_ratio"] = entry["ours"]["time_s"] / entry["pac-synth"]["time_s"]
                 print(f"  time ratio ours/pac-synth: {entry['time_ratio']:.2f}")
             report["generated"][f"{n}x{m}"] = entry
-    args.output.parent.mkdir(parents=True, exist_ok=True)
-    args.output.write_text(json.dumps(report, indent=2, default=float) + "\n")
+            _write(args.output, report)
+    _write(args.output, report)
     print(f"written {args.output}")
     return 0
+
+
+def _write(path: Path, report: dict) -> None:
+    """Written after every block, so an interrupted run keeps what it measured."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(report, indent=2, default=float) + "\n")
 
 
 if __name__ == "__main__":
