@@ -68,6 +68,7 @@ class LocalSynthApp:
         self.result = None
         self.filename = "data.csv"
         self._cancel = False
+        self._running = False
         self._last_progress = 0.0
 
         self.file_input = pn.widgets.FileInput(accept=".csv,.tsv,.txt", multiple=False, name="Your data file",
@@ -88,9 +89,9 @@ class LocalSynthApp:
                                                 embed=False, auto=True, disabled=True, button_type="success",
                                                 css_classes=["ls-download"])
         self.preview = pn.pane.DataFrame(None, index=False, max_rows=10, css_classes=["ls-preview"],
-                                         sizing_mode="stretch_width")
+                                         sizing_mode="stretch_width", styles={"overflow-x": "auto"})
         self.summary = pn.pane.DataFrame(None, index=False, css_classes=["ls-summary"],
-                                         sizing_mode="stretch_width")
+                                         sizing_mode="stretch_width", styles={"overflow-x": "auto"})
         self.preview_title = pn.pane.HTML("", margin=(10, 10, 0, 10))
         self.summary_title = pn.pane.HTML("", margin=(10, 10, 0, 10))
 
@@ -199,6 +200,7 @@ class LocalSynthApp:
         return ls.synthesize(self.table, params, progress=self._on_progress)
 
     def _set_running(self, running: bool) -> None:
+        self._running = running
         self.run.disabled = running
         self.file_input.disabled = running
         self.k.disabled = self.length.disabled = self.seed.disabled = running
@@ -261,8 +263,11 @@ class LocalSynthApp:
                   "“Download synthetic CSV” to save them.", "ok")
 
     def _on_cancel(self, event=None) -> None:
-        self._cancel = True  # native: the next progress callback returns False
-        self._say("Stopping…", "busy")
+        # Native: the next progress callback returns False. In the browser the click has already interrupted
+        # the worker (main.js, KeyboardInterrupt) and this event only arrives after the run has ended.
+        if self._running:
+            self._cancel = True
+            self._say("Stopping…", "busy")
 
 
 app = LocalSynthApp()

@@ -135,6 +135,8 @@ function runPython(code) {
 
 self.onmessage = async (event) => {
   const msg = event.data;
+  // A Stop click that arrives while Python is idle must not interrupt the next, unrelated call.
+  if (interruptBuffer && msg.type !== "init") interruptBuffer[0] = 0;
   if (msg.type === "init") {
     interruptBuffer = msg.interruptBuffer || null;
     try {
