@@ -83,7 +83,9 @@ def _run_ours(frame: pd.DataFrame, eps: float, seed: int, length: int, params_kw
     table = encode_frame(frame)
     base = _rss_mb()
     t0 = time.perf_counter()
-    synth = DpAggregateSeeded(DpParams(epsilon=eps, length=length, **params_kw)).fit(table, seed=seed)
+    params_kw = dict(params_kw)
+    model_kw = {k: params_kw.pop(k) for k in ("sampler", "complete") if k in params_kw}
+    synth = DpAggregateSeeded(DpParams(epsilon=eps, length=length, **params_kw), **model_kw).fit(table, seed=seed)
     t1 = time.perf_counter()
     out = synth.sample(seed=seed)
     t2 = time.perf_counter()

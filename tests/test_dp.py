@@ -434,3 +434,21 @@ def test_dp_aggregate_seeded_pipeline():
     assert 0.8 < share_b1_given_a1 < 0.97
     with pytest.raises(ParameterError, match="fit"):
         DpAggregateSeeded().sample(seed=0)
+
+
+def test_dp_pairs_sampler():
+    from localsynth.dp import DpAggregateSeeded
+
+    rng = np.random.default_rng(11)
+    n = 3000
+    a = rng.choice(["a1", "a2", "a3"], n, p=[0.5, 0.3, 0.2])
+    b = np.where(a == "a1", rng.choice(["b1", "b2"], n, p=[0.9, 0.1]), rng.choice(["b1", "b2"], n, p=[0.2, 0.8]))
+    t = encode_frame(pd.DataFrame({"A": a, "B": b}))
+    model = DpAggregateSeeded(DpParams(epsilon=8, length=2), sampler="pairs").fit(t, seed=1)
+    out = model.sample(seed=2)
+    assert out.n_records == model.aggregates_.reported_records and np.all(out.codes >= 0)
+    share = np.mean(out.codes[out.codes[:, 0] == 0, 1] == 0)
+    assert 0.8 < share < 0.97
+    assert np.array_equal(model.sample(seed=2).codes, out.codes)
+    with pytest.raises(ParameterError, match="sampler must be"):
+        DpAggregateSeeded(sampler="mst")

@@ -933,12 +933,19 @@ class DpAggregateSeeded:
     fresh OS entropy: a release whose seed is known is *not* private (the noise could be recomputed), so
     pass a seed only for tests and reproducible experiments. ``sample(n=None, seed=…)`` draws records;
     ``n`` defaults to ``target_records`` or else the DP record count.
+
+    ``sampler="pairs"`` replaces the aggregate-seeded sampler by the completion model alone: records are
+    built column by column from the tempered product of the released pairwise conditionals (see
+    :func:`complete_records`). It ignores combinations longer than 2 but keeps every pair relation.
     """
 
     def __init__(self, params: DpParams | None = None, *, use_synthetic_counts: bool = True,
                  weight_selection_percentile: float = 95, target_records: int | None = None,
-                 complete: bool = True):
+                 complete: bool = True, sampler: str = "aggregate-seeded"):
         self.params = params or DpParams()
+        if sampler not in ("aggregate-seeded", "pairs"):
+            raise ParameterError(f"sampler must be 'aggregate-seeded' or 'pairs', not {sampler!r}")
+        self.sampler = sampler
         if not isinstance(complete, bool):
             raise ParameterError(f"complete must be True or False, not {complete!r}")
         if target_records is not None and (not isinstance(target_records, (int, np.integer))
@@ -959,8 +966,6 @@ class DpAggregateSeeded:
                progress: ProgressCallback | Progress | None = None) -> EncodedTable:
         if self.aggregates_ is None:
             raise ParameterError("call fit(table) before sample()")
-        from .generator.aggregate_seeded import AggregateSeeded
-
         rng = _rng(seed)
         prog = as_progress(progress)
         target = n if n is not None else self.target_records
@@ -968,9 +973,16 @@ class DpAggregateSeeded:
             target = int(self.aggregates_.reported_records)
         if not isinstance(target, (int, np.integer)) or isinstance(target, bool) or target < 0:
             raise ParameterError(f"number of records must be a whole number ≥ 0, not {target!r}")
+        agg = self.aggregates_
+        if self.sampler == "pairs":
+            empty = EncodedTable(np.full((int(target), agg.domain.n_columns), ABSENT, dtype=np.int32), agg.domain,
+                                 "synthetic")
+            return complete_records(empty, agg, rng, progress=prog)
+        from .generator.aggregate_seeded import AggregateSeeded
+
         sampler = AggregateSeeded(use_synthetic_counts=self.use_synthetic_counts,
                                   weight_selection_percentile=self.weight_selection_percentile,
-                                  target_records=int(target)).fit(self.aggregates_)
+                                  target_records=int(target)).fit(agg)
         synthetic = sampler.sample(seed=rng, progress=prog.slice(0.0, 0.9 if self.complete else 1.0))
         if self.complete:
             synthetic = complete_records(synthetic, self.aggregates_, rng, progress=prog.slice(0.9, 1.0))
