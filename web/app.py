@@ -112,7 +112,7 @@ class LocalSynthApp:
             self.k, _help(HELP["k"]),
             self.length, _help(HELP["length"]),
             self.seed, _help(HELP["seed"]),
-            width=340, sizing_mode="fixed")
+            width=340, sizing_mode=None)
         data = pn.Column(
             pn.pane.HTML("<h3 style='margin:.3em 0'>1. Your data</h3>"),
             self.file_input, _help(HELP["file"]),
