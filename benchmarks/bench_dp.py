@@ -9,7 +9,10 @@ PINCP_DECILE, DVET, DEYE), L = 3, ε ∈ {1, 5, 10}, several seeds. Both synthes
 AGEP binned to 10-year bins labelled "00-09", "10-19", … (done before synthesis and scoring, identically
 for both); every other value, including NIST's missing marker "N" and "0", is a category (pac-synth
 gets ``sensitive_zeros`` for every column so that "0" is not treated as empty). pac-synth samples the
-DP record count (as in its notebooks); ours samples the DP record count too (the default).
+DP record count (as in its notebooks); ours samples the DP record count too (the default). Our variants:
+"ours" = DP aggregates → aggregate-seeded sampler → complete_records (the default pipeline),
+"ours-no-completion" = without the completion step, "ours-pairs" = DP aggregates → records built by the
+completion model alone (``sampler="pairs"``).
 
 Metrics per run: SDNist-style k-marginal score (``localsynth.evaluate.k_marginal_score``: mean over all
 column pairs of Σ|p_real − p_synth|, score (2 − mean)·500; empty cells are a category of their own),
@@ -115,9 +118,14 @@ def _run_pacsynth(frame: pd.DataFrame, eps: float, seed: int, length: int, param
             "dp_records": int(n_dp), "dp_combinations": len(synth.get_dp_aggregates(";"))}
 
 
+#: our variants: the default pipeline, without completion, and with the "pairs" sampler
+VARIANTS = {"ours": {}, "ours-no-completion": {"complete": False}, "ours-pairs": {"sampler": "pairs"}}
+
+
 def _child(which: str, frame, eps, seed, length, params_kw):
-    fn = _run_ours if which == "ours" else _run_pacsynth
-    return fn(frame, eps, seed, length, params_kw)
+    if which == "pacsynth":
+        return _run_pacsynth(frame, eps, seed, length, params_kw)
+    return _run_ours(frame, eps, seed, length, {**VARIANTS[which], **params_kw})
 
 
 def run_isolated(which: str, frame: pd.DataFrame, eps: float, seed: int, length: int = 3,
@@ -176,11 +184,13 @@ def main(argv=None) -> int:
     ap.add_argument("--seeds", type=int, default=3)
     ap.add_argument("--skip-pacsynth", action="store_true")
     ap.add_argument("--skip-ours", action="store_true")
+    ap.add_argument("--no-variants", action="store_true", help="run only our default pipeline")
     ap.add_argument("--reuse-pacsynth", type=Path, default=None,
                     help="take the pac-synth runs from an earlier results file instead of running them")
     ap.add_argument("--output", type=Path, default=RESULTS)
     args = ap.parse_args(argv)
-    systems = ([] if args.skip_ours else ["ours"]) + ([] if args.skip_pacsynth else ["pac-synth"])
+    ours = [] if args.skip_ours else (["ours"] if args.no_variants else list(VARIANTS))
+    systems = ours + ([] if args.skip_pacsynth else ["pac-synth"])
     reuse = json.loads(args.reuse_pacsynth.read_text()) if args.reuse_pacsynth else None
     report = {"machine": {"python": sys.version.split()[0], "platform": platform.platform(),
                           "cpus": os.cpu_count(), "numpy": np.__version__, "pandas": pd.__version__},
@@ -199,7 +209,7 @@ def main(argv=None) -> int:
                     if system == "pac-synth" and reuse is not None and str(eps) in reuse["nist"]:
                         rows.append(reuse["nist"][str(eps)]["pac-synth"]["runs"][seed])
                     else:
-                        run = run_isolated("ours" if system == "ours" else "pacsynth", real, eps, seed)
+                        run = run_isolated("pacsynth" if system == "pac-synth" else system, real, eps, seed)
                         rows.append(summarise(run, real, 3))
                     r = rows[-1]
                     print(f"{eps:>4g} {system:<10} {r['k_marginal']:>7.1f} {r['mae_1']:>7.4f} {r['mae_2']:>7.4f} "
@@ -215,6 +225,9 @@ def main(argv=None) -> int:
                 continue
             ours = entry["ours"]["mean"]
             line = f"  eps {eps:>4}: ours {ours['k_marginal']:.1f}"
+            for v in VARIANTS:
+                if v != "ours" and v in entry:
+                    line += f"  {v} {entry[v]['mean']['k_marginal']:.1f}"
             if "pac-synth" in entry:
                 pac = entry["pac-synth"]["mean"]
                 line += (f"  pac-synth {pac['k_marginal']:.1f}  time ratio {ours['time_s'] / pac['time_s']:.2f}"
@@ -225,11 +238,12 @@ def main(argv=None) -> int:
         for n, m in ((50_000, 12), (100_000, 20)):
             frame = generated(n, m)
             entry = {}
-            for system in systems:
+            for system in [x for x in systems if x in ("ours", "ours-pairs", "pac-synth")]:
                 if system == "pac-synth" and reuse is not None and f"{n}x{m}" in reuse["generated"]:
                     entry[system] = reuse["generated"][f"{n}x{m}"]["pac-synth"]
                 else:
-                    run = run_isolated("ours" if system == "ours" else "pacsynth", frame, 4.0, 0, timeout=1800)
+                    run = run_isolated("pacsynth" if system == "pac-synth" else system, frame, 4.0, 0,
+                                       timeout=1800)
                     entry[system] = summarise(run, frame if n <= 50_000 else None, 3)
                 r = entry[system]
                 if "timeout_s" in r:
