@@ -358,7 +358,8 @@ def build_localsynth_wheel(cache: Path, work: Path, offline: bool, quiet: bool) 
         (src / "README.md").write_text("LocalSynth\n")
     out = work / "wheel"
     log("  pip wheel --no-deps . (localsynth)", quiet)
-    env = dict(os.environ, PIP_NO_INDEX="1", PIP_FIND_LINKS=str(reqs), PIP_DISABLE_PIP_VERSION_CHECK="1")
+    env = dict(os.environ, PIP_NO_INDEX="1", PIP_FIND_LINKS=str(reqs), PIP_DISABLE_PIP_VERSION_CHECK="1",
+               SOURCE_DATE_EPOCH=os.environ.get("SOURCE_DATE_EPOCH", "315532800"))  # reproducible zip times
     run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-index", "--find-links", str(reqs),
          "-q", "-w", str(out), str(src)], env=env)
     wheels = list(out.glob("localsynth-*.whl"))
