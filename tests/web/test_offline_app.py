@@ -100,11 +100,7 @@ def test_german_credit_end_to_end(app, german_credit, tmp_path):
     shoot(app, "03-synthesizing")
     expect(status(app)).to_contain_text("Done", timeout=SYNTH_TIMEOUT_MS)
     assert app.locator(".ls-status .ls-msg-ok").count() == 1
-    progress = app.evaluate(
-        "() => { const host = document.querySelector('.ls-progress') ||"
-        " [...document.querySelectorAll('*')].map(e => e.shadowRoot && e.shadowRoot.querySelector('.ls-progress'))"
-        ".find(Boolean); return host ? 1 : 0 }")
-    assert progress is not None
+    expect(app.locator(".ls-progress progress")).to_have_attribute("value", "1000")
     shoot(app, "04-synthesized")
 
     download_button = app.locator(".ls-download button")
