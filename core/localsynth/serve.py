@@ -18,7 +18,8 @@ import threading
 import webbrowser
 from pathlib import Path
 
-__all__ = ["CONTENT_SECURITY_POLICY", "META_CONTENT_SECURITY_POLICY", "serve", "start_background_server", "default_bundle_dir"]
+__all__ = ["CONTENT_SECURITY_POLICY", "META_CONTENT_SECURITY_POLICY", "serve", "start_background_server",
+           "default_bundle_dir", "build_web"]
 
 # One policy for the page (meta tag written by build_scripts/build_bundle.py), the web worker (which only gets
 # the HTTP header) and the service worker. Every fetch goes to this origin ('self'); nothing else is allowed.
@@ -74,13 +75,33 @@ MIME_TYPES = {
 LOOPBACK_HOSTS = {"127.0.0.1", "localhost", "::1"}
 
 
+def _source_checkout() -> Path | None:
+    """The repository root when running from a source checkout (editable install), else None."""
+    for parent in Path(__file__).resolve().parents:
+        if (parent / "pyproject.toml").is_file() and (parent / "build_scripts" / "build_bundle.py").is_file():
+            return parent
+    return None
+
+
 def default_bundle_dir() -> Path:
-    """``dist/localsynth-web`` of a source checkout (core/localsynth/serve.py -> repo root), else the CWD's."""
-    here = Path(__file__).resolve()
-    for parent in here.parents:
-        if (parent / "pyproject.toml").is_file() and (parent / "build_scripts").is_dir():
-            return parent / "dist" / "localsynth-web"
-    return Path.cwd() / "dist" / "localsynth-web"
+    """``dist/localsynth-web`` of the source checkout, else of the current directory."""
+    root = _source_checkout()
+    return (root or Path.cwd()) / "dist" / "localsynth-web"
+
+
+def build_web(argv: list[str] | None = None) -> int:
+    """Run ``build_scripts/build_bundle.py``'s ``main(argv)`` (needs a source checkout: it bundles web/)."""
+    import importlib.util
+
+    root = _source_checkout()
+    if root is None:
+        print("localsynth build-web needs a source checkout of LocalSynth (build_scripts/ and web/); "
+              "run it from an editable install (pip install -e .).", file=sys.stderr)
+        return 2
+    spec = importlib.util.spec_from_file_location("localsynth_build_bundle", root / "build_scripts" / "build_bundle.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module.main(argv)
 
 
 class BundleRequestHandler(http.server.SimpleHTTPRequestHandler):
