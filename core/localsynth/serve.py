@@ -100,6 +100,7 @@ def build_web(argv: list[str] | None = None) -> int:
         return 2
     spec = importlib.util.spec_from_file_location("localsynth_build_bundle", root / "build_scripts" / "build_bundle.py")
     module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # dataclasses look their module up there
     spec.loader.exec_module(module)
     return module.main(argv)
 
