@@ -51,8 +51,7 @@ def pandas_k_violations(sensitive: pd.DataFrame, synthetic: pd.DataFrame, k: int
             sens = sensitive[combo]
             counts = sens[(sens != "").all(axis=1)].value_counts()
             keys = list(syn.itertuples(index=False, name=None))
-            found = counts.reindex(pd.MultiIndex.from_tuples(keys, names=combo) if n > 1 else
-                                   pd.Index([t[0] for t in keys], name=combo[0])).fillna(0)
+            found = counts.reindex(pd.MultiIndex.from_tuples(keys, names=combo)).fillna(0)
             for key, count in zip(keys, found.to_numpy()):
                 if count < k:
                     bad.append(f"{dict(zip(combo, key))} matches {int(count)} input rows")
