@@ -140,10 +140,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--runs", type=int, default=3, help="cold loads to time (default 3)")
     parser.add_argument("--skip-build", action="store_true", help="use dist/localsynth-web as it is")
     parser.add_argument("--data", type=Path, default=DEFAULT_DATA)
+    parser.add_argument("--bundle", type=Path, default=None, help="benchmark this bundle folder as it is")
     args = parser.parse_args(argv)
 
-    out_dir = build_bundle.DEFAULT_OUT
-    if not args.skip_build and not build_bundle.is_up_to_date(out_dir):
+    out_dir = args.bundle or build_bundle.DEFAULT_OUT
+    if args.bundle is None and not args.skip_build and not build_bundle.is_up_to_date(out_dir):
         t = time.perf_counter()
         if build_bundle.main(["--out", str(out_dir), "--quiet"]) != 0:
             return 1
