@@ -477,19 +477,20 @@ def _universe(keys: np.ndarray, attrs: np.ndarray, domain) -> _Universe:
 class _RowLookup:
     """Per column set: which of the set's candidates each record holds (index into the group), or -1."""
 
-    def __init__(self, codes64: np.ndarray, present: np.ndarray, sizes: np.ndarray):
-        self.codes = codes64
-        self.present = present
+    def __init__(self, codes: np.ndarray, sizes: np.ndarray):
+        # column-major copies: each column is contiguous, which makes the per-set passes ~3x faster
+        self.codes = np.ascontiguousarray(codes.T, dtype=np.int64)
+        self.present = self.codes >= 0
         self.sizes = sizes
-        self.n = codes64.shape[0]
+        self.n = codes.shape[0]
 
     def __call__(self, colset: tuple[int, ...], pos: np.ndarray, local: np.ndarray) -> np.ndarray:
-        valid = self.present[:, colset[0]].copy()
-        key = self.codes[:, colset[0]].copy()
+        valid = self.present[colset[0]].copy()
+        key = self.codes[colset[0]].copy()
         for c in colset[1:]:
-            valid &= self.present[:, c]
+            valid &= self.present[c]
             key *= int(self.sizes[c])
-            key += self.codes[:, c]
+            key += self.codes[c]
         space = 1
         for c in colset:
             space *= int(self.sizes[c])
@@ -592,9 +593,8 @@ def dp_aggregate(table: EncodedTable, params: DpParams | None = None, seed: int 
     if noisy_n is not None and noisy_n < 100:
         warnings.append(f"only about {noisy_n} records: DP counts will be mostly noise")
     r = radix(domain)
-    codes64 = table.codes.astype(np.int64)
     present = table.codes >= 0
-    lookup = _RowLookup(codes64, present, domain.sizes)
+    lookup = _RowLookup(table.codes, domain.sizes)
     out_keys: list[np.ndarray] = []
     out_vals: list[np.ndarray] = []
     per_length: list[dict] = []
