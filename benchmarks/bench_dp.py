@@ -138,6 +138,8 @@ def run_isolated(which: str, frame: pd.DataFrame, eps: float, seed: int, length:
         except mp.TimeoutError:
             pool.terminate()
             return {"timeout": timeout}
+        except Exception as exc:  # e.g. a sampler that is not available: record it, go on
+            return {"error": f"{type(exc).__name__}: {exc}"}
 
 
 # ---- metrics ----------------------------------------------------------------------------------------
@@ -160,6 +162,8 @@ def quality(real: pd.DataFrame, synth: pd.DataFrame, length: int = 3) -> dict:
 def summarise(run: dict, real: pd.DataFrame | None, length: int) -> dict:
     if "timeout" in run:
         return {"timeout_s": run["timeout"]}
+    if "error" in run:
+        return {"error": run["error"]}
     out = {"fit_s": run["fit_s"], "sample_s": run["sample_s"], "time_s": run["fit_s"] + run["sample_s"],
            "peak_rss_mb": run["peak_mb"], "peak_rss_increase_mb": run["peak_mb"] - run["base_mb"],
            "dp_records": run["dp_records"], "dp_combinations": run["dp_combinations"]}
@@ -212,26 +216,31 @@ def main(argv=None) -> int:
                         run = run_isolated("pacsynth" if system == "pac-synth" else system, real, eps, seed)
                         rows.append(summarise(run, real, 3))
                     r = rows[-1]
+                    if "k_marginal" not in r:
+                        print(f"{eps:>4g} {system:<10} {r}", flush=True)
+                        continue
                     print(f"{eps:>4g} {system:<10} {r['k_marginal']:>7.1f} {r['mae_1']:>7.4f} {r['mae_2']:>7.4f} "
                           f"{r['mae_3']:>8.5f} {r['fabricated_pct']:>6.2f} {r['suppressed_pct']:>6.2f} "
                           f"{r['empty_cells_pct']:>6.2f} {r['records']:>6} {r['time_s']:>7.1f} "
                           f"{r['peak_rss_increase_mb']:>8.0f}", flush=True)
-                entry[system] = {"runs": rows, "mean": {k: _mean(rows, k) for k in rows[0]}}
+                keys = [k for k in rows[0] if isinstance(rows[0][k], (int, float))]
+                entry[system] = {"runs": rows, "mean": {k: _mean(rows, k) for k in keys}}
             report["nist"][str(eps)] = entry
             _write(args.output, report)
         print("\nmeans (k-marginal; time ours/pac-synth):")
         for eps, entry in report["nist"].items():
-            if "ours" not in entry:
-                continue
-            ours = entry["ours"]["mean"]
-            line = f"  eps {eps:>4}: ours {ours['k_marginal']:.1f}"
+            line = f"  eps {eps:>4}:"
             for v in VARIANTS:
-                if v != "ours" and v in entry:
+                if "k_marginal" in entry.get(v, {}).get("mean", {}):
                     line += f"  {v} {entry[v]['mean']['k_marginal']:.1f}"
-            if "pac-synth" in entry:
-                pac = entry["pac-synth"]["mean"]
-                line += (f"  pac-synth {pac['k_marginal']:.1f}  time ratio {ours['time_s'] / pac['time_s']:.2f}"
-                         f"  memory ratio {ours['peak_rss_increase_mb'] / max(pac['peak_rss_increase_mb'], 1):.2f}")
+            ours = entry.get("ours", {}).get("mean", {})
+            pac = entry.get("pac-synth", {}).get("mean", {})
+            if "k_marginal" in pac:
+                line += f"  pac-synth {pac['k_marginal']:.1f}"
+            for v in VARIANTS:
+                mine = entry.get(v, {}).get("mean", {})
+                if "time_s" in mine and "time_s" in pac:
+                    line += f"  time {v}/pac-synth {mine['time_s'] / pac['time_s']:.3f}"
             line += f"  (published pac-synth {PUBLISHED.get(int(float(eps)), {}).get('pac-synth', '–')})"
             print(line)
     if args.only in (None, "gen"):
@@ -246,16 +255,17 @@ def main(argv=None) -> int:
                                        timeout=1800)
                     entry[system] = summarise(run, frame if n <= 50_000 else None, 3)
                 r = entry[system]
-                if "timeout_s" in r:
-                    print(f"generated {n}x{m} {system}: timed out after {r['timeout_s']:.0f} s", flush=True)
+                if "timeout_s" in r or "error" in r:
+                    print(f"generated {n}x{m} {system}: {r}", flush=True)
                 else:
                     print(f"generated {n}x{m} {system}: time {r['time_s']:.1f} s (fit {r['fit_s']:.1f}, "
                           f"sample {r['sample_s']:.1f}), peak RSS {r['peak_rss_mb']:.0f} MB "
                           f"(+{r['peak_rss_increase_mb']:.0f}), rows {r['records']}"
                           + (f", k-marginal {r['k_marginal']:.1f}" if "k_marginal" in r else ""), flush=True)
-            if "time_s" in entry.get("pac-synth", {}) and "time_s" in entry.get("ours", {}):
-                entry["time_ratio"] = entry["ours"]["time_s"] / entry["pac-synth"]["time_s"]
-                print(f"  time ratio ours/pac-synth: {entry['time_ratio']:.2f}")
+            for v in ("ours", "ours-pairs"):
+                if "time_s" in entry.get("pac-synth", {}) and "time_s" in entry.get(v, {}):
+                    entry[f"time_ratio_{v}"] = entry[v]["time_s"] / entry["pac-synth"]["time_s"]
+                    print(f"  time ratio {v}/pac-synth: {entry[f'time_ratio_{v}']:.3f}")
             report["generated"][f"{n}x{m}"] = entry
             _write(args.output, report)
     _write(args.output, report)
