@@ -141,6 +141,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--skip-build", action="store_true", help="use dist/localsynth-web as it is")
     parser.add_argument("--data", type=Path, default=DEFAULT_DATA)
     parser.add_argument("--bundle", type=Path, default=None, help="benchmark this bundle folder as it is")
+    parser.add_argument("--results", type=Path, default=RESULTS, help=f"JSON output (default {RESULTS})")
     args = parser.parse_args(argv)
 
     out_dir = args.bundle or build_bundle.DEFAULT_OUT
@@ -197,8 +198,8 @@ def main(argv: list[str] | None = None) -> int:
                         "machine": platform.machine(), "when": time.strftime("%Y-%m-%dT%H:%M:%S%z")},
     }
     result["ratio"] = {k: (round(v, 2) if v is not None else None) for k, v in result["ratio"].items()}
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS.write_text(json.dumps(result, indent=1) + "\n")
+    args.results.parent.mkdir(parents=True, exist_ok=True)
+    args.results.write_text(json.dumps(result, indent=1) + "\n")
 
     r = result["ratio"]
     rows = [
@@ -222,7 +223,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"\nLocalSynth web bundle benchmark ({chromium_version}, {os.cpu_count()} CPUs)")
     for a, b, c in rows:
         print(f"  {a:<{width}}  {b:<40} {c}")
-    print(f"\nwrote {RESULTS.relative_to(REPO_ROOT)}")
+    print(f"\nwrote {args.results}")
     return 1 if blocked else 0
 
 
