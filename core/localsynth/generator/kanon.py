@@ -1,0 +1,339 @@
+"""The k-anonymous synthesizers that sample from the sensitive records (reference 4.2-4.5, 5.1-5.3).
+
+Invariant of every record they produce: each attribute is added only while the records-so-far plus that
+attribute match at least k sensitive records, so *every* combination of values in a synthetic record,
+of any length, describes at least k sensitive records.
+
+All records grow in lock-step, one attribute per step, with weights counted over deduplicated partial
+records (:mod:`.partials`). Consolidation builds a batch of records at once; when several records of a
+batch pick an attribute with too little availability left, the first ones (in batch order) keep it and
+the others draw again, so availability and the k rule hold exactly, as in the sequential reference.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from ..aggregate import Aggregates, check_length, check_resolution, pack, radix
+from ..errors import ParameterError
+from ..progress import Progress, ProgressCallback, as_progress
+from ..table import ABSENT, EncodedTable
+from .base import Synthesizer, finish, group_rank, make_rng, weighted_choice
+from .partials import Partials
+
+_BATCH = 1024
+
+
+def _check_n(n, mode):
+    if n is not None:
+        raise ParameterError(f"{mode} synthesis decides the number of records itself; leave the number of records unset")
+
+
+class _Context:
+    """Sensitive table arrays shared by the samplers."""
+
+    def __init__(self, table: EncodedTable, k: int):
+        self.table = table
+        self.k = k
+        self.codes = table.codes
+        self.ids = table.attribute_ids()
+        dom = table.domain
+        self.A = dom.n_attributes
+        self.attr_column = dom.attr_column
+        self.attr_code = dom.attr_code
+        self.counts = table.attribute_counts()
+        self.targets = (self.counts // k) * k            # rounded-down single-attribute counts
+
+    def narrow(self, partials, pid, attr):
+        return partials.with_attribute(self.codes, self.attr_column, self.attr_code, pid, attr)
+
+
+def _grow_from_seeds(ctx: _Context, seeds: np.ndarray, rng, progress: Progress) -> np.ndarray:
+    """Row seeded step: each seed record yields a record of its own attributes (≥ k rule)."""
+    R, m = seeds.shape
+    out = np.full((R, m), ABSENT, dtype=np.int32)
+    seed_ids = np.where(seeds >= 0, seeds.astype(np.int64) + ctx.table.domain.offsets[:-1], -1)
+    active = np.flatnonzero((seeds >= 0).any(axis=1))
+    pid = np.zeros(len(active), dtype=np.int64)
+    partials = Partials.root(ctx.table.n_records)
+    step = 0
+    while len(active):
+        cand = np.where(out[active] == ABSENT, seed_ids[active], -1)
+        w = partials.counts_for(ctx.ids, ctx.A, pid, cand)
+        w[w < ctx.k] = 0
+        choice = weighted_choice(w, rng)
+        ok = choice >= 0
+        active, pid, choice = active[ok], pid[ok], choice[ok]
+        if not len(active):
+            break
+        attr = seed_ids[active, choice]
+        out[active, choice] = seeds[active, choice]
+        partials, pid = ctx.narrow(partials, pid, attr)
+        step += 1
+        progress(min(step / m, 1.0), "growing records from seeds")
+    return out
+
+
+def _consolidate(ctx: _Context, available: np.ndarray, rng, progress: Progress,
+                 cap=None) -> np.ndarray:
+    """Build new records from the attributes still ``available`` (reference 4.4)."""
+    m = ctx.table.domain.n_columns
+    available = available.copy()
+    available[ctx.counts < ctx.k] = 0
+    available = np.maximum(available, 0)
+    initial = int(available.sum())
+    mean_len = max(1.0, float((ctx.codes >= 0).sum()) / max(ctx.table.n_records, 1))
+    batches = []
+    all_attrs = np.arange(ctx.A, dtype=np.int64)
+    while available.sum() > 0:
+        R = int(min(_BATCH, max(1, math.ceil(available.sum() / mean_len))))
+        out = np.full((R, m), ABSENT, dtype=np.int32)
+        active = np.arange(R)
+        pid = np.zeros(R, dtype=np.int64)
+        partials = Partials.root(ctx.table.n_records)
+        while len(active):
+            cand = np.broadcast_to(all_attrs, (len(active), ctx.A))
+            w = partials.counts_for(ctx.ids, ctx.A, pid, cand)
+            w[w < ctx.k] = 0
+            w[:, available <= 0] = 0
+            taken = out[active] != ABSENT                                   # (r, m) columns already set
+            w[np.repeat(taken, ctx.table.domain.sizes, axis=1)] = 0
+            if cap is not None:
+                w = cap.filter(out, active, w)
+            chosen = np.full(len(active), -1, dtype=np.int64)
+            pending = np.arange(len(active))
+            while len(pending):
+                choice = weighted_choice(w[pending], rng)
+                has = choice >= 0
+                pending, choice = pending[has], choice[has]
+                if not len(pending):
+                    break
+                rank = group_rank(choice)
+                accept = rank < available[choice]
+                acc = pending[accept]
+                chosen[acc] = choice[accept]
+                np.subtract.at(available, choice[accept], 1)
+                pending = pending[~accept]
+                w[np.ix_(pending, np.flatnonzero(available <= 0))] = 0
+            ok = chosen >= 0
+            active, pid, chosen = active[ok], pid[ok], chosen[ok]
+            if not len(active):
+                break
+            col = ctx.attr_column[chosen]
+            out[active, col] = ctx.attr_code[chosen]
+            if cap is not None:
+                cap.record(out, active, chosen)
+            partials, pid = ctx.narrow(partials, pid, chosen)
+        out = out[(out != ABSENT).any(axis=1)]
+        if not len(out):
+            break  # nothing could be placed: the rest of the availability is unusable
+        batches.append(out)
+        progress(1.0 - available.sum() / max(initial, 1), "consolidating leftover attributes")
+    return np.concatenate(batches) if batches else np.zeros((0, m), dtype=np.int32)
+
+
+def _suppress(ctx: _Context, codes: np.ndarray, rng) -> np.ndarray:
+    """Drop attribute occurrences above the rounded-down sensitive counts, in random record order."""
+    ids = np.where(codes >= 0, codes.astype(np.int64) + ctx.table.domain.offsets[:-1], -1)
+    synth = np.bincount(ids[ids >= 0], minlength=ctx.A)
+    excess = np.maximum(synth - ctx.targets, 0)
+    if not excess.any():
+        return codes
+    order = rng.permutation(len(codes))
+    pos = np.empty(len(codes), dtype=np.int64)
+    pos[order] = np.arange(len(codes))
+    r, c = np.nonzero(ids >= 0)
+    a = ids[r, c]
+    walk = np.lexsort((c, pos[r]))                     # records in shuffled order, columns ascending
+    r, c, a = r[walk], c[walk], a[walk]
+    drop = group_rank(a) < excess[a]
+    codes = codes.copy()
+    codes[r[drop], c[drop]] = ABSENT
+    return codes
+
+
+class RowSeeded(Synthesizer):
+    """Each sensitive record seeds one synthetic record built from its own values (reference 5.1)."""
+
+    name = "row-seeded"
+
+    def __init__(self, resolution: int = 10):
+        self.resolution = check_resolution(resolution)
+
+    def fit(self, table: EncodedTable) -> "RowSeeded":
+        self.table_ = table
+        return self
+
+    def sample(self, n=None, *, seed=0, progress: ProgressCallback | Progress | None = None) -> EncodedTable:
+        _check_n(n, "Row-seeded")
+        rng, prog = make_rng(seed), as_progress(progress)
+        ctx = _Context(self.table_, self.resolution)
+        grown = _grow_from_seeds(ctx, self.table_.codes, rng, prog.slice(0.0, 0.5))
+        seeded = ctx.ids[(grown == ABSENT) & (ctx.ids >= 0)]
+        placed = np.bincount(ctx.ids[(grown != ABSENT)], minlength=ctx.A)
+        available = ctx.targets - placed
+        extra = _consolidate(ctx, available, rng, prog.slice(0.5, 0.8))
+        del seeded
+        codes = _suppress(ctx, np.concatenate([grown, extra]), rng)
+        prog.slice(0.8, 1.0)(1.0, "done")
+        return finish(codes, self.table_, rng, "synthetic")
+
+
+class ValueSeeded(Synthesizer):
+    """Records built from the whole budget of single-attribute counts (reference 5.3)."""
+
+    name = "value-seeded"
+
+    def __init__(self, resolution: int = 10, oversampling_ratio: float | None = None,
+                 oversampling_tries: int = 10, length: int = 3):
+        self.resolution = check_resolution(resolution)
+        if oversampling_ratio is not None and not (oversampling_ratio >= 0 and math.isfinite(oversampling_ratio)):
+            raise ParameterError("oversampling ratio must be a number ≥ 0 (or unset for unlimited)")
+        if not isinstance(oversampling_tries, int) or oversampling_tries < 1:
+            raise ParameterError("oversampling tries must be a whole number ≥ 1")
+        self.oversampling_ratio = oversampling_ratio
+        self.oversampling_tries = oversampling_tries
+        self.length = check_length(length)
+
+    def fit(self, table: EncodedTable) -> "ValueSeeded":
+        self.table_ = table
+        return self
+
+    def sample(self, n=None, *, seed=0, progress: ProgressCallback | Progress | None = None) -> EncodedTable:
+        _check_n(n, "Value-seeded")
+        rng, prog = make_rng(seed), as_progress(progress)
+        ctx = _Context(self.table_, self.resolution)
+        cap = None
+        if self.oversampling_ratio is not None:
+            from ..aggregate import aggregate, protect_k
+            protected = protect_k(aggregate(self.table_, self.length, prog.slice(0.0, 0.2)), self.resolution)
+            cap = _OversamplingCap(protected, self.oversampling_ratio, ctx)
+        # Availability = the rounded-down counts (the reference starts from 2P − c with oversampling
+        # control, quirk 9; we aim at P itself).
+        records = _consolidate(ctx, ctx.targets.copy(), rng, prog.slice(0.2, 0.9), cap)
+        codes = _suppress(ctx, records, rng)
+        prog(1.0, "done")
+        return finish(codes, self.table_, rng, "synthetic")
+
+
+class _OversamplingCap:
+    """Reject an attribute when a combination (≤ L) of the record it completes would exceed its
+    protected count × (1 + ratio) in the synthetic data so far (reference 4.4 step 5)."""
+
+    def __init__(self, protected: Aggregates, ratio: float, ctx: _Context):
+        self.agg = protected
+        self.limit = np.floor(protected.counts * (1.0 + ratio)).astype(np.int64)
+        self.synth = np.zeros(len(protected), dtype=np.int64)
+        self.r = radix(protected.domain)
+        self.L = protected.length
+        self.offsets = ctx.table.domain.offsets[:-1]
+
+    def _subkeys(self, record_ids: np.ndarray, cand: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Keys of the combinations {cand} ∪ S, S ⊆ record, |S| < L, for one record; and their owner."""
+        import itertools
+        present = record_ids[record_ids >= 0]
+        keys, owner = [], []
+        for size in range(0, min(self.L - 1, len(present)) + 1):
+            for subset in itertools.combinations(present.tolist(), size):
+                combo = np.empty((len(cand), size + 1), dtype=np.int64)
+                combo[:, :size] = subset
+                combo[:, size] = cand
+                combo.sort(axis=1)
+                keys.append(pack(combo, self.r))
+                owner.append(np.arange(len(cand)))
+        return np.concatenate(keys), np.concatenate(owner)
+
+    def filter(self, out, active, w):
+        for i, rec in enumerate(active):
+            cand = np.flatnonzero(w[i] > 0)
+            if not len(cand):
+                continue
+            ids = np.where(out[rec] >= 0, out[rec].astype(np.int64) + self.offsets, -1)
+            keys, owner = self._subkeys(ids, cand)
+            idx = self.agg.index(keys)
+            found = idx >= 0
+            over = np.zeros(len(cand), dtype=bool)
+            over[owner[found]] |= self.synth[idx[found]] + 1 > self.limit[idx[found]]
+            w[i, cand[over]] = 0
+        return w
+
+    def record(self, out, active, chosen):
+        for rec, a in zip(active, chosen):
+            ids = np.where(out[rec] >= 0, out[rec].astype(np.int64) + self.offsets, -1)
+            ids[ids == a] = -1
+            keys, _ = self._subkeys(ids, np.array([a]))
+            idx = self.agg.index(keys)
+            np.add.at(self.synth, idx[idx >= 0], 1)
+
+
+class Unseeded(Synthesizer):
+    """Records built column by column in random order from the sensitive distribution (reference 5.2)."""
+
+    name = "unseeded"
+
+    def __init__(self, resolution: int = 10):
+        self.resolution = check_resolution(resolution)
+
+    def fit(self, table: EncodedTable) -> "Unseeded":
+        self.table_ = table
+        return self
+
+    def sample(self, n=None, *, seed=0, progress: ProgressCallback | Progress | None = None) -> EncodedTable:
+        rng, prog = make_rng(seed), as_progress(progress)
+        table = self.table_
+        n = table.n_records if n is None else n
+        if not isinstance(n, (int, np.integer)) or n < 1:
+            raise ParameterError(f"number of records must be a whole number ≥ 1, not {n!r}")
+        ctx = _Context(table, self.resolution)
+        dom = table.domain
+        m = dom.n_columns
+        width = int(dom.sizes.max(initial=0))
+        cand_by_col = np.full((m, width), -1, dtype=np.int64)
+        for c in range(m):
+            cand_by_col[c, : dom.sizes[c]] = dom.offsets[c] + np.arange(dom.sizes[c])
+        chunks = []
+        for lo in range(0, n, _BATCH):
+            R = min(_BATCH, n - lo)
+            out = np.full((R, m), ABSENT, dtype=np.int32)
+            order = np.argsort(rng.random((R, m)), axis=1)            # each record's column order
+            pid = np.zeros(R, dtype=np.int64)
+            partials = Partials.root(table.n_records)
+            recs = np.arange(R)
+            for t in range(m):
+                col = order[:, t]
+                cand = cand_by_col[col]
+                w = partials.counts_for(ctx.ids, ctx.A, pid, cand)
+                total = partials.sizes[pid]
+                rare = w < ctx.k
+                empty = total - np.where(rare, 0, w).sum(axis=1)       # absent rows plus rows of rare values
+                w[rare] = 0
+                choice = weighted_choice(np.concatenate([empty[:, None], w], axis=1), rng) - 1
+                # choice -1 = leave blank (or nothing matched), else index into the column's values
+                picked = choice >= 0
+                out[recs[picked], col[picked]] = choice[picked]
+                token = np.where(picked, cand[recs, np.maximum(choice, 0)], -(col + 1))
+                frequent = w > 0
+
+                def keep(q, rows, pairs, frequent=frequent, col=col, pid=pid, token=token):
+                    tok = pairs[q, 1]
+                    c_of = np.where(tok >= 0, ctx.attr_column[np.maximum(tok, 0)], -tok - 1)
+                    code = ctx.codes[rows, c_of]
+                    by_value = code == ctx.attr_code[np.maximum(tok, 0)]
+                    # Leaving the column blank keeps the rows whose value there is absent or rare (the
+                    # reference keeps only absent rows although it weighed both, quirk 10).
+                    rep = first_record[q]
+                    blank = (code < 0) | ~frequent[rep, np.maximum(code, 0)]
+                    return np.where(tok >= 0, by_value, blank)
+
+                pairs_key = np.stack([pid, token], axis=1)
+                _, first_idx, inverse = np.unique(pairs_key, axis=0, return_index=True, return_inverse=True)
+                first_record = first_idx
+                partials, pid = partials.refine(pid, token, keep)
+                prog((lo + R * (t + 1) / m) / n, "sampling column values")
+            chunks.append(out)
+        codes = np.concatenate(chunks)
+        prog(1.0, "done")
+        # All-blank records carry no information and are dropped (reference quirk 10).
+        return finish(codes, table, rng, "synthetic")
