@@ -155,9 +155,10 @@ def read_raw(source: bytes | str | os.PathLike, *, name: str | None = None,
             raise InputError(f"the column name '{h}' appears twice (columns {seen[k] + 1} and {i + 1}).",
                              file=name, line=1, column=h, hint="Rename one of them; names are compared ignoring case.")
         seen[k] = i
+    _check_row_lengths(text, delim, len(header), name)
     try:
         frame = pd.read_csv(io.StringIO(text), sep=delim, dtype=str, keep_default_na=False, na_filter=True,
-                            na_values=[], header=0, names=header, engine="c", skip_blank_lines=True,
+                            na_values=[], header=0, names=header, index_col=False, engine="c", skip_blank_lines=True,
                             quotechar='"', skipinitialspace=False)
     except pd.errors.ParserError as err:
         match = re.search(r"Expected (\d+) fields in line (\d+), saw (\d+)", str(err))
@@ -170,31 +171,29 @@ def read_raw(source: bytes | str | os.PathLike, *, name: str | None = None,
     if len(frame) == 0:
         raise InputError("the file has a header but no data rows.", file=name, line=2,
                          hint="Add at least one record below the header.")
-    short = frame.isna().any(axis=1).to_numpy()
-    if short.any():
-        row = int(np.flatnonzero(short)[0])
-        n_fields = int(frame.iloc[row].notna().sum())
-        raise InputError(f"this row has {n_fields} fields but the header has {len(header)}.", file=name,
-                         line=_line_of_record(text, row), hint="Every row needs one value per column (empty is fine).")
     if len(header) == 1 and delimiter is None:
         warnings.append(f"{name} has a single column; if that is wrong, choose the delimiter explicitly.")
     return RawTable(frame, name, delim, tuple(warnings))
 
 
+def _check_row_lengths(text: str, delim: str, width: int, name: str) -> None:
+    """Every record must have the header's number of fields (pandas pads short rows silently)."""
+    counts = np.fromiter(map(len, csv.reader(io.StringIO(text), delimiter=delim)), dtype=np.int64)
+    bad = np.flatnonzero((counts != width) & (counts > 0))  # 0 = blank line, skipped like the parser
+    if not len(bad):
+        return
+    reader = csv.reader(io.StringIO(text), delimiter=delim)
+    for _ in range(int(bad[0]) + 1):
+        next(reader)
+    saw = int(counts[bad[0]])
+    hint = ("Every row needs one value per column (empty is fine)." if saw < width else
+            f"Fix the row (a delimiter '{_show(delim)}' inside a value must be quoted) or choose the right delimiter.")
+    raise InputError(f"this row has {saw} field{'s' if saw != 1 else ''} but the header has {width}.", file=name,
+                     line=reader.line_num, hint=hint)
+
+
 def _show(delim: str) -> str:
     return {"\t": "TAB"}.get(delim, delim)
-
-
-def _line_of_record(text: str, record: int) -> int:
-    """1-based line number of data record ``record`` (0-based), skipping blank lines like the parser."""
-    count = -1
-    for number, line in enumerate(text.splitlines(), start=1):
-        if line.strip() == "" and count >= 0:
-            continue
-        count += 1
-        if count == record + 1:
-            return number
-    return record + 2
 
 
 # ---- preparation --------------------------------------------------------------------------------------
