@@ -50,7 +50,7 @@ from ..aggregate import Aggregates, key_lengths, pack, radix, unpack
 from ..errors import ParameterError
 from ..progress import Progress, ProgressCallback, as_progress
 from ..table import ABSENT, EncodedTable
-from .base import Synthesizer, finish, group_rank, make_rng
+from .base import Synthesizer, finish, group_rank, make_rng, ragged_ranges
 
 __all__ = ["AggregateSeeded", "row_percentile"]
 
@@ -125,6 +125,7 @@ class _Lookup:
         rows_a = np.concatenate(rows) if rows else np.zeros(0, np.int64)
         attrs_a = np.concatenate(attrs) if attrs else np.zeros(0, np.int64)
         pos_a = np.concatenate(pos) if pos else np.zeros(0, np.int64)
+        self.entry_rows, self.entry_attrs, self.entry_pos = rows_a, attrs_a, pos_a
         self.dense = self.n_rows * max(A, 1) <= _DENSE_LIMIT
         if self.dense:
             dtype = np.int32 if len(keys) < 2 ** 31 - 1 else np.int64
@@ -159,6 +160,56 @@ class _Lookup:
             out[rows < 0] = -1
             return out
         return self(rows[:, None], np.arange(self.A, dtype=np.int64)[None, :])
+
+
+class _Remaining:
+    """Remaining counts (aggregate − synthetic) per aggregate position, and — with a dense lookup — the same
+    values laid out as a flat (row, attribute) table (0 where S ∪ {a} is absent), kept in step, so the
+    weight of a candidate sub-combination is one gather."""
+
+    def __init__(self, counts: np.ndarray, look: _Lookup):
+        self.look = look
+        self.counts0 = counts
+        self.A = look.A
+        if look.dense:
+            flat = look.entry_rows * look.A + look.entry_attrs
+            order = np.argsort(look.entry_pos, kind="stable")
+            self.rev_flat = flat[order]
+            self.rev_len = np.bincount(look.entry_pos, minlength=len(counts)).astype(np.int64)
+            self.rev_start = np.cumsum(self.rev_len) - self.rev_len
+            dtype = np.int32 if counts.max(initial=0) < 2 ** 31 - 1 else np.int64
+            self.table0 = np.zeros(look.n_rows * look.A, dtype=dtype)
+            self.table0[flat] = counts[look.entry_pos]
+        self.reset()
+
+    def reset(self) -> None:
+        self.cap = self.counts0.copy()
+        if self.look.dense:
+            self.flat = self.table0.copy()
+
+    def get(self, rows: np.ndarray, attrs: np.ndarray) -> np.ndarray:
+        """Remaining count of S ∪ {a} (broadcast), 0 where absent; ``rows`` must be ≥ 0."""
+        if self.look.dense:
+            return self.flat[np.asarray(rows, dtype=np.int64) * self.A + attrs]
+        pos = self.look(rows, attrs)
+        return np.where(pos >= 0, self.cap[np.maximum(pos, 0)], 0)
+
+    def get_rows(self, rows: np.ndarray) -> np.ndarray:
+        """(len(rows), A) remaining counts of S ∪ {a} for every attribute; rows must be ≥ 0."""
+        if self.look.dense:
+            return self.flat.reshape(self.look.n_rows, self.A)[rows]
+        return self.get(np.asarray(rows)[:, None], np.arange(self.A, dtype=np.int64)[None, :])
+
+    def decrement(self, positions: np.ndarray) -> None:
+        """One more synthetic occurrence of each combination in ``positions`` (repeats allowed)."""
+        if not len(positions):
+            return
+        c = np.bincount(positions, minlength=len(self.cap))
+        u = np.flatnonzero(c)
+        self.cap[u] -= c[u]
+        if self.look.dense:
+            idx = self.rev_flat[ragged_ranges(self.rev_start[u], self.rev_len[u])]
+            self.flat[idx] = np.repeat(self.cap[u], self.rev_len[u])
 
 
 class AggregateSeeded(Synthesizer):
@@ -236,6 +287,7 @@ class AggregateSeeded(Synthesizer):
                 self._with[c, i] = w
                 self._base[c, i] = index[tuple(x for x in colsets[w] if x != c)]
         self._group_size = [sum(math.comb(t, j) for j in range(min(t, L - 1) + 1)) for t in range(m + 1)]
+        self._remaining = None
         self.aggregates_ = aggregates
         return self
 
@@ -256,10 +308,12 @@ class AggregateSeeded(Synthesizer):
         if total0 == 0 or target == 0 or m == 0:
             return finish(np.full((0, m), ABSENT, dtype=np.int32), _like(domain), rng, "synthetic")
         avail = avail0.copy()
-        cap = self._counts.copy()
+        remaining = _Remaining(self._counts, self._lookup) if self._remaining is None else self._remaining
+        remaining.reset()
+        self._remaining = remaining
         reported = self.aggregates_.reported_records
         mean_len = max(1.0, total0 / reported) if reported > 0 else float(m)
-        state_batch = max(64, _STATE_LIMIT // (self._ncs + 1))
+        state_batch = max(64, _STATE_LIMIT // (self._ncs + 1 + 2 * domain.n_attributes))
         parts, produced = [], 0
         while True:
             left = int(avail.sum())
@@ -271,21 +325,21 @@ class AggregateSeeded(Synthesizer):
                     break
                 if left == 0:                     # availability used up: start a new cycle
                     avail[:] = avail0
-                    cap[:] = self._counts
+                    remaining.reset()
                     left = total0
             R = min(_BATCH, state_batch, max(1, math.ceil(left / mean_len)))
             if target is not None:
                 R = min(R, target - produced)
 
-            def report(done=0.0, _left=left, _R=R):
+            def report(done: float, _left=left, _R=R, _produced=produced):
                 if target is None:
-                    frac = 1.0 - (int(avail.sum()) if done else _left) / total0
+                    frac = 1.0 - (_left - done * (_left - int(avail.sum()))) / total0
                 else:
-                    frac = (produced + done * _R) / target
+                    frac = (_produced + done * _R) / target
                 prog(frac, "building records from the aggregates")
 
             prog.check()
-            codes = self._batch(R, avail, cap, rng, report)
+            codes = self._batch(R, avail, remaining, rng, report)
             codes = codes[(codes != ABSENT).any(axis=1)]
             if not len(codes):
                 if target is None:
@@ -299,7 +353,8 @@ class AggregateSeeded(Synthesizer):
         return finish(codes, _like(domain), rng, "synthetic")
 
     # ---- one batch ------------------------------------------------------------------------------------
-    def _batch(self, R: int, avail: np.ndarray, cap: np.ndarray, rng: np.random.Generator, report) -> np.ndarray:
+    def _batch(self, R: int, avail: np.ndarray, remaining: _Remaining, rng: np.random.Generator,
+               report) -> np.ndarray:
         domain = self.aggregates_.domain
         m, A, L = domain.n_columns, domain.n_attributes, self._L
         col_of = domain.attr_column
@@ -307,13 +362,18 @@ class AggregateSeeded(Synthesizer):
         look = self._lookup
         synth = self.use_synthetic_counts
         pct = self.weight_selection_percentile
-        all_attrs = np.arange(A, dtype=np.int64)
+        single_row = np.where(look(np.zeros(A, np.int64), np.arange(A)) >= 0,
+                              look(np.zeros(A, np.int64), np.arange(A)) + 1, -1) if L >= 2 else None
+        same_column = col_of[:, None] == np.arange(m)[None, :]        # (A, m)
         codes = np.full((R, m), ABSENT, dtype=np.int32)
         state = np.full((R, self._ncs + 1), -1, dtype=np.int64)   # row of each column set (-1 not in record,
         state[:, 0] = 0                                             # -2 in record but absent from aggregates)
         full = np.zeros(R, dtype=np.int64)                         # row of the whole record while |record| < L
         length = np.zeros(R, dtype=np.int64)
-        taken = np.zeros((R, m), dtype=bool)
+        free = np.ones((R, A), dtype=bool)                         # column not yet in the record
+        # necessary condition for records longer than L: every pair {x, a} (x in the record) had a positive
+        # remaining count when x was added (counts only fall within a batch, so this never wrongly excludes)
+        pairs_ok = np.ones((R, A), dtype=bool)
         active = np.arange(R, dtype=np.int64)
         steps = 0
         while len(active):
@@ -321,36 +381,31 @@ class AggregateSeeded(Synthesizer):
             steps += 1
             p_rec, p_attr, p_w = [], [], []
             groups = {}
+            has_avail = avail > 0
             for tt in np.unique(length[active]):
                 recs = active[length[active] == tt]
                 G = self._group_size[tt]
                 st = state[recs, : self._ncs]
                 Q = st[st != -1].reshape(len(recs), G)             # sub-combination rows, by size
                 groups[int(tt)] = (recs, Q)
-                base = (avail > 0)[None, :] & ~taken[recs][:, col_of]
                 if tt < L:
-                    P = look.rows(full[recs])
-                    ok = base & (P >= 0)
-                    w = cap[np.maximum(P, 0)]
-                    ok &= w > 0
+                    w = remaining.get_rows(np.maximum(full[recs], 0))
+                    ok = free[recs] & has_avail[None, :] & (w > 0) & (full[recs] >= 0)[:, None]
                     ri, ai = np.nonzero(ok)
                     p_rec.append(recs[ri]), p_attr.append(ai), p_w.append(w[ri, ai])
                     continue
-                ok = base & ~(Q == -2).any(axis=1)[:, None]
-                for i in range(min(1 + int(tt), G)):              # ∅ and the single attributes first
-                    P = look.rows(Q[:, i])
-                    ok &= P >= 0
-                    if synth:
-                        ok &= cap[np.maximum(P, 0)] > 0
+                ok = pairs_ok[recs] & free[recs] & has_avail[None, :]
+                ok &= ~(Q == -2).any(axis=1)[:, None]
                 ri, ai = np.nonzero(ok)
+                QA = np.maximum(Q, 0) * A
                 step = max(1, _CHUNK // G)
                 for s in range(0, len(ri), step):
                     r_, a_ = ri[s:s + step], ai[s:s + step]
-                    V = look(Q[r_], a_[:, None])
-                    good = (V >= 0).all(axis=1)
-                    W = cap[np.maximum(V, 0)]
-                    if synth:
-                        good &= (W > 0).all(axis=1)
+                    if remaining.look.dense:
+                        W = remaining.flat[QA[r_] + a_[:, None]]
+                    else:
+                        W = remaining.get(Q[r_], a_[:, None])
+                    good = (W > 0).all(axis=1)
                     w = _round_half_away(row_percentile(W[good], pct)).astype(np.int64)
                     pos = w > 0
                     p_rec.append(recs[r_[good][pos]]), p_attr.append(a_[good][pos]), p_w.append(w[pos])
@@ -371,44 +426,44 @@ class AggregateSeeded(Synthesizer):
             prec, pattr = rec[pick], attr[pick]                       # proposals, in batch order
             # exact conflict resolution (see module docstring)
             reject = group_rank(pattr) >= avail[pattr]
-            upd_prop, upd_key = [], []
             if synth:
-                chk_prop, chk_key = [], []
-                where = {int(tt): np.flatnonzero(length[prec] == tt) for tt in np.unique(length[prec])}
-                for tt, idx in where.items():
-                    recs, Q = groups[tt]
-                    rowpos = np.searchsorted(recs, prec[idx])
-                    U = look(Q[rowpos], pattr[idx][:, None])
+                upd_prop, upd_key, upd_chk = [], [], []
+                plen = length[prec]
+                for tt in np.unique(plen):
+                    idx = np.flatnonzero(plen == tt)
+                    recs, Q = groups[int(tt)]
+                    U = look(Q[np.searchsorted(recs, prec[idx])], pattr[idx][:, None])
                     has = U >= 0
                     upd_prop.append(np.broadcast_to(idx[:, None], U.shape)[has]), upd_key.append(U[has])
-                    if tt < L:
+                    if tt < L:        # the reference checks only C = record ∪ {attribute}
                         C = look(full[prec[idx]], pattr[idx])
-                        chk_prop.append(idx), chk_key.append(C)
-                    else:
-                        chk_prop.append(upd_prop[-1]), chk_key.append(upd_key[-1])
+                        upd_chk.append((U == C[:, None])[has])
+                    else:             # … or every sub-combination holding the attribute
+                        upd_chk.append(np.ones(int(has.sum()), dtype=bool))
                 up = np.concatenate(upd_prop)
                 uk = np.concatenate(upd_key)
-                o = np.lexsort((up, uk))
-                up_s, uk_s = up[o], uk[o]
+                chk = np.concatenate(upd_chk)
+                # rank of (proposal, key) = number of earlier proposals that count the key
+                stride = len(prec) + 1
+                o = np.argsort(uk * stride + up)
+                uk_s = uk[o]
                 gstart = np.r_[0, np.flatnonzero(uk_s[1:] != uk_s[:-1]) + 1]
-                rank_s = np.arange(len(uk_s)) - np.repeat(gstart, np.diff(np.r_[gstart, len(uk_s)]))
-                # rank of a checked (proposal, key): proposals before it that update the key
-                cp = np.concatenate(chk_prop)
-                ck = np.concatenate(chk_key)
-                gk = uk_s.astype(np.int64) * (len(prec) + 1) + up_s
-                q = np.searchsorted(gk, ck * (len(prec) + 1) + cp)
-                viol = rank_s[q] >= cap[ck]
-                reject[cp[viol]] = True
+                rank = np.empty(len(uk), dtype=np.int64)
+                rank[o] = np.arange(len(uk_s)) - np.repeat(gstart, np.diff(np.r_[gstart, len(uk_s)]))
+                viol = chk & (rank >= remaining.cap[uk])
+                reject[up[viol]] = True
             acc = np.flatnonzero(~reject)
             arec, aattr = prec[acc], pattr[acc]
             # apply
             np.subtract.at(avail, aattr, 1)
             if synth:
-                keep = ~reject[up]
-                np.subtract.at(cap, uk[keep], 1)
+                remaining.decrement(uk[~reject[up]])
             acol = col_of[aattr]
             codes[arec, acol] = code_of[aattr]
-            taken[arec, acol] = True
+            free[arec] &= ~same_column[:, acol].T
+            if single_row is not None:
+                srow = single_row[aattr]
+                pairs_ok[arec] &= (remaining.get_rows(np.maximum(srow, 0)) > 0) & (srow >= 0)[:, None]
             B = state[arec[:, None], self._base[acol]]
             newpos = look(B, aattr[:, None])
             new = np.where(B >= 0, np.where(newpos >= 0, newpos + 1, -2), B)
