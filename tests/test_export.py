@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+import io
 import json
 import zipfile
 
@@ -18,7 +19,7 @@ from localsynth.export import ReleaseRun, release_files, release_zip, sha256_byt
 SENSITIVE = "A,B,C\na1,b1,c1\na1,b2,c1\na2,,c2\na2,b2,c1\na1,b2,\na1,b2,c1\na2,b2,c1\n"
 SYNTHETIC = "A,B,C\na1,b2,c1\na1,b2,c1\na2,b2,c1\na2,b2,c1\na1,,c1\n"
 
-PUBLIC = ["README.txt", "manifest.json",
+PUBLIC = ["README.txt", "dashboard.html", "manifest.json",
           "metrics/synthetic_vs_aggregate_analysis_by_count.csv",
           "metrics/synthetic_vs_aggregate_analysis_by_length.csv",
           "metrics/synthetic_vs_aggregate_metrics_summary.csv",
@@ -163,7 +164,8 @@ def test_without_evaluation_and_dp(tmp_path, run):
     dp = dataclasses.replace(run.reportable, kind="dp", resolution=None)
     bare = ReleaseRun(synthetic=run.synthetic, reportable=dp, parameters={"mode": "dp", "epsilon": 4.0, "delta": 1e-6})
     files = release_files(bare)
-    assert sorted(files) == sorted(["README.txt", "manifest.json", "protected_aggregates.csv", "synthetic_aggregates.csv",
+    assert sorted(files) == sorted(["README.txt", "dashboard.html", "manifest.json", "protected_aggregates.csv",
+                                    "synthetic_aggregates.csv",
                                     "synthetic_data_condensed_format.csv", "synthetic_data_long_format.csv",
                                     "synthetic_data_wide_format.csv"])
     assert files["synthetic_aggregates.csv"].decode() == ls.aggregate(run.synthetic, 2).to_text(",")
@@ -191,3 +193,41 @@ def test_bad_destinations(tmp_path, run):
     (tmp_path / "dir.zip").mkdir()
     with pytest.raises(ParameterError):
         write_release(tmp_path / "dir.zip", run)
+
+
+def test_dashboard_in_release(tmp_path, run):
+    from localsynth.dashboard import dashboard_data, dashboard_html
+
+    files = release_files(run)
+    page = files["dashboard.html"].decode("utf-8")
+    assert page == dashboard_html(run)
+    # only released values: b1 and c2 are held by 1 < k = 2 sensitive records and by no synthetic record
+    data = dashboard_data(run)
+    assert data["labels"] == [["a1", "a2"], ["b2"], ["c1"]]
+    assert "b1" not in page and "c2" not in page
+    assert "cases.csv" not in page  # the input file's name stays in the manifest, not in the e-mailable page
+    listed = {f["path"]: f for f in json.loads(files["manifest.json"])["files"]}
+    assert listed["dashboard.html"]["sha256"] == sha256_bytes(files["dashboard.html"])
+    readme = " ".join(files["README.txt"].decode().split())
+    assert "To look around, open dashboard.html in a web browser (it works offline)." in readme
+    assert "dashboard.html An interactive dashboard" in readme
+    write_release(tmp_path / "r.zip", run)
+    with zipfile.ZipFile(tmp_path / "r.zip") as zf:
+        assert zf.read("dashboard.html") == files["dashboard.html"]
+    assert release_zip(run) == release_zip(run)
+
+
+def test_release_without_dashboard(tmp_path, run):
+    files = release_files(run, dashboard=False)
+    assert "dashboard.html" not in files
+    assert "dashboard.html" not in files["README.txt"].decode()
+    assert sorted(files) == sorted(set(PUBLIC + PRIVATE) - {"dashboard.html"})
+    assert write_release(tmp_path / "x", run, dashboard=False) == sorted(files)
+    with zipfile.ZipFile(io.BytesIO(release_zip(run, dashboard=False))) as zf:
+        assert "dashboard.html" not in zf.namelist()
+
+
+def test_release_refuses_unprotected_aggregates(run):
+    exact = dataclasses.replace(run.reportable, kind="sensitive")
+    with pytest.raises(ParameterError, match="released"):
+        release_files(dataclasses.replace(run, reportable=exact))

@@ -37,6 +37,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from .errors import ParameterError
 from .explore import Explorer
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -48,6 +49,7 @@ FORMAT = "localsynth-dashboard/1"
 ALPHABET = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz-_"
 CSP = "default-src 'none'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; img-src data:"
 DEFAULT_TITLE = "Synthetic data release"
+RELEASED_KINDS = ("k-anonymous", "dp")
 _ALPHA = np.frombuffer(ALPHABET.encode("ascii"), dtype=np.uint8)
 
 
@@ -101,6 +103,9 @@ def _number(value) -> Any:
 
 def dashboard_data(run: "ReleaseRun") -> dict:
     """The JSON-ready data embedded in the dashboard (released data only; see the module documentation)."""
+    if run.reportable.kind not in RELEASED_KINDS:
+        raise ParameterError(f"the dashboard shows released (k-anonymous or DP) aggregates only, not aggregates "
+                             f"of kind '{run.reportable.kind}'")
     ex = Explorer(run.synthetic, run.reportable)
     dom, codes, agg = ex.domain, ex.synthetic.codes, ex.aggregates
     n_cols = dom.n_columns

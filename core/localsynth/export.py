@@ -9,6 +9,7 @@ inputs always give byte-identical files: nothing depends on the clock (times are
 Layout (paths inside the folder or zip; reference 8.3 names)::
 
     README.txt                                  what was released, the guarantee in words, what not to share
+    dashboard.html                              offline Explore page of the released data (one self-contained file)
     manifest.json                               version, parameters, seed, input name + sha256, times, files + sha256
     synthetic_data_wide_format.csv              one column per (spread) attribute column
     synthetic_data_condensed_format.csv         multi-value columns joined back
@@ -166,7 +167,14 @@ def _metrics_files(prefix: str, stats) -> dict[str, bytes]:
             f"{prefix}_analysis_by_length.csv": _csv_bytes(stats.by_length_frame())}
 
 
+DASHBOARD = "dashboard.html"
+
 DESCRIPTIONS = {
+    DASHBOARD:
+        "An interactive dashboard: open it in any web browser, without internet, to explore the release. "
+        "Select values and compare, for every value of the other columns, the number of synthetic records "
+        "with the protected count. It contains only the synthetic records and the protected counts, so it "
+        "can be shared (for example by e-mail) like them.",
     "synthetic_data_wide_format.csv":
         "Synthetic records: made-up records with the same columns as the sensitive data. They resemble the "
         "real records in their patterns, but no row is a real person. Multi-value columns are spread into "
@@ -248,6 +256,8 @@ def _readme(run: ReleaseRun, files: list[str], version: str, include_sensitive: 
         intro += f" Synthesis mode: {mode}."
     intro += (f" {run.synthetic.n_records} synthetic records; protected counts of combinations of up to "
               f"{run.reportable.length} values.")
+    if DASHBOARD in files:
+        intro += f" To look around, open {DASHBOARD} in a web browser (it works offline)."
     out += _wrap(intro)
     out += ["", "WHAT YOU MAY SHARE", "------------------"]
     out += _wrap('Everything in this release except the "private" folder is meant to be shared:')
@@ -274,9 +284,13 @@ def _readme(run: ReleaseRun, files: list[str], version: str, include_sensitive: 
     return ("\n".join(out) + "\n").encode("utf-8")
 
 
-def release_files(run: ReleaseRun, *, include_sensitive: bool = False) -> dict[str, bytes]:
-    """Every file of the release as ``{relative path: bytes}``, in sorted path order."""
+def release_files(run: ReleaseRun, *, include_sensitive: bool = False, dashboard: bool = True) -> dict[str, bytes]:
+    """Every file of the release as ``{relative path: bytes}``, in sorted path order.
+
+    ``dashboard=False`` leaves out ``dashboard.html`` (see :func:`localsynth.dashboard.dashboard_html`).
+    """
     from . import __version__
+    from .dashboard import dashboard_html
 
     if not isinstance(run, ReleaseRun):
         raise ParameterError("write_release needs a ReleaseRun")
@@ -287,6 +301,8 @@ def release_files(run: ReleaseRun, *, include_sensitive: bool = False) -> dict[s
         "protected_aggregates.csv": run.reportable.to_text(",").encode("utf-8"),
         "synthetic_aggregates.csv": _synthetic_aggregates(run).to_text(",").encode("utf-8"),
     }
+    if dashboard:
+        files[DASHBOARD] = dashboard_html(run).encode("utf-8")
     ev = run.evaluation
     if ev is not None:
         files.update({f"metrics/{k}": v for k, v in _metrics_files("synthetic_vs_aggregate",
@@ -322,9 +338,9 @@ def release_files(run: ReleaseRun, *, include_sensitive: bool = False) -> dict[s
     return {name: files[name] for name in sorted(files)}
 
 
-def release_zip(run: ReleaseRun, *, include_sensitive: bool = False) -> bytes:
+def release_zip(run: ReleaseRun, *, include_sensitive: bool = False, dashboard: bool = True) -> bytes:
     """The release as the bytes of a deterministic .zip (for a browser download)."""
-    return _zip_bytes(release_files(run, include_sensitive=include_sensitive))
+    return _zip_bytes(release_files(run, include_sensitive=include_sensitive, dashboard=dashboard))
 
 
 def _zip_bytes(files: Mapping[str, bytes]) -> bytes:
@@ -339,14 +355,16 @@ def _zip_bytes(files: Mapping[str, bytes]) -> bytes:
     return buf.getvalue()
 
 
-def write_release(out: str | os.PathLike, run: ReleaseRun, *, include_sensitive: bool = False) -> list[str]:
+def write_release(out: str | os.PathLike, run: ReleaseRun, *, include_sensitive: bool = False,
+                  dashboard: bool = True) -> list[str]:
     """Write the release to a folder, or to a zip file when ``out`` ends with ``.zip``.
 
     Returns the relative paths written (zip entry names), sorted. An existing folder is written into
     (same-named files are replaced, others left alone); an existing zip file is replaced.
-    ``include_sensitive=True`` adds ``private/sensitive_aggregates.csv`` (exact sensitive counts).
+    ``include_sensitive=True`` adds ``private/sensitive_aggregates.csv`` (exact sensitive counts);
+    ``dashboard=False`` leaves out ``dashboard.html``.
     """
-    files = release_files(run, include_sensitive=include_sensitive)
+    files = release_files(run, include_sensitive=include_sensitive, dashboard=dashboard)
     path = Path(out)
     if path.suffix.lower() == ".zip":
         if path.is_dir():
