@@ -409,7 +409,6 @@ def test_threshold_messages():
 
 # ---- DP aggregate-seeded synthesis ----------------------------------------------------------------------
 def test_dp_aggregate_seeded_pipeline():
-    pytest.importorskip("localsynth.generator.aggregate_seeded")
     from localsynth.dp import DpAggregateSeeded
 
     rng = np.random.default_rng(11)

@@ -55,6 +55,7 @@ from .base import Synthesizer, finish, group_rank, make_rng, ragged_ranges
 __all__ = ["AggregateSeeded", "row_percentile"]
 
 _BATCH = 4096                 # records growing in lock-step
+_TAIL = 8                     # a batch makes at most 1/_TAIL of the records still possible
 _CHUNK = 1 << 22              # elements per gathered block (memory bound)
 _DENSE_LIMIT = 1 << 26        # entries of the dense (row, attribute) table (int32: 256 MB)
 _STATE_LIMIT = 1 << 24        # entries of the per-record sub-combination state
@@ -327,7 +328,11 @@ class AggregateSeeded(Synthesizer):
                     avail[:] = avail0
                     remaining.reset()
                     left = total0
-            R = min(_BATCH, state_batch, max(1, math.ceil(left / mean_len)))
+            # Records of one batch grow together, so near the end of the availability they would compete
+            # for the last units and split each other's records (the sequential reference finishes one
+            # record before starting the next). A batch therefore holds at most 1/_TAIL of the records the
+            # remaining availability can still make: the tail is built in ever smaller batches.
+            R = min(_BATCH, state_batch, max(1, math.ceil(left / mean_len / _TAIL)))
             if target is not None:
                 R = min(R, target - produced)
 
