@@ -235,3 +235,20 @@ def test_empty_aggregates_give_no_records():
     assert len(agg) == 0
     assert AggregateSeeded().fit(agg).sample(seed=0).n_records == 0
     assert AggregateSeeded().fit(agg).sample(7, seed=0).n_records == 0
+
+
+def test_sparse_lookup_gives_the_same_records(monkeypatch):
+    import localsynth.generator.aggregate_seeded as mod
+
+    rng = np.random.default_rng(5)
+    frame = pd.DataFrame({c: rng.choice(["x", "y", "z", ""], 400, p=[0.5, 0.3, 0.15, 0.05]) for c in "ABCDE"})
+    agg = protect_k(aggregate(encode_frame(frame), 3), 2)
+    for synth in (True, False):
+        dense = AggregateSeeded(synth).fit(agg)
+        assert dense._lookup.dense
+        monkeypatch.setattr(mod, "_DENSE_LIMIT", 0)
+        sparse = AggregateSeeded(synth).fit(agg)
+        monkeypatch.undo()
+        assert not sparse._lookup.dense
+        assert np.array_equal(dense.sample(seed=3).codes, sparse.sample(seed=3).codes)
+        assert np.array_equal(dense.sample(900, seed=4).codes, sparse.sample(900, seed=4).codes)
