@@ -211,20 +211,39 @@ class Aggregates:
     def lookup(self, keys: np.ndarray) -> np.ndarray:
         """Count of each key (0 where the combination is not in the table)."""
         idx = self.index(keys)
+        if not len(self.counts):
+            return np.zeros(len(idx), dtype=np.int64)
         return np.where(idx >= 0, self.counts[np.maximum(idx, 0)], 0)
 
     def attributes(self) -> np.ndarray:
         """(n, length) attribute ids of every combination, -1 padded."""
         return unpack(self.keys, self.radix, self.length)
 
+    def _text_ranks(self) -> tuple[np.ndarray, np.ndarray]:
+        """Each combination's attributes as ranks in text order, sorted per row (-1 padded, pads last),
+        and the attribute texts by rank."""
+        names = np.array(self.domain.attribute_labels(), dtype=object)
+        n = len(names)
+        order = np.argsort(names, kind="stable")
+        text_rank = np.empty(n + 1, dtype=np.int64)
+        text_rank[order] = np.arange(n)
+        text_rank[-1] = n
+        ranks = np.sort(text_rank[self.attributes()], axis=1)
+        ranks[ranks == n] = -1
+        return ranks, names[order]
+
+    def _labels(self, delimiter: str = ";") -> tuple[np.ndarray, np.ndarray]:
+        ranks, by_rank = self._text_ranks()
+        by_rank = np.append(by_rank, "")
+        out = by_rank[ranks[:, 0]] if ranks.shape[1] else np.full(len(ranks), "", dtype=object)
+        for j in range(1, ranks.shape[1]):
+            present = ranks[:, j] >= 0
+            out[present] = out[present] + delimiter + by_rank[ranks[present, j]]
+        return out, ranks
+
     def combination_labels(self, delimiter: str = ";") -> list[str]:
         """Canonical text of every combination: ``col:value`` sorted as text, joined by ``delimiter``."""
-        names = np.array(self.domain.attribute_labels() + [""], dtype=object)
-        attrs = self.attributes()
-        out = []
-        for row in names[attrs]:
-            out.append(delimiter.join(sorted(x for x in row if x)))
-        return out
+        return self._labels(delimiter)[0].tolist()
 
     def as_dict(self, delimiter: str = ";") -> dict[str, int]:
         return dict(zip(self.combination_labels(delimiter), self.counts.tolist()))
@@ -246,14 +265,15 @@ class Aggregates:
 
     # ---- text format (reference 3.3) ----------------------------------------------------------------
     def to_text(self, delimiter: str = ",", combination_delimiter: str = ";") -> str:
-        """``selections,count`` file: a ``record_count`` row, then combinations by length, count desc, text."""
-        labels = np.array(self.combination_labels(combination_delimiter), dtype=object)
-        lengths = self.lengths()
-        order = sorted(range(len(labels)), key=lambda i: (lengths[i], -self.counts[i], labels[i]))
+        """``selections,count`` file: a ``record_count`` row, then combinations by length, count desc, and
+        the texts of their attributes."""
+        labels, ranks = self._labels(combination_delimiter)
+        # ties in count are ordered by the attributes' texts, one attribute after the other
+        order = np.lexsort(tuple(ranks[:, j] for j in range(ranks.shape[1] - 1, -1, -1))
+                           + (-self.counts, self.lengths()))
         head = "protected_count" if self.protected_records is not None else "count"
-        lines = [f"selections{delimiter}{head}", f"record_count{delimiter}{self.reported_records}"]
-        lines += [f"{labels[i]}{delimiter}{int(self.counts[i])}" for i in order]
-        return "\n".join(lines) + "\n"
+        body = labels[order] + delimiter + self.counts[order].astype(str).astype(object) + "\n"
+        return f"selections{delimiter}{head}\nrecord_count{delimiter}{self.reported_records}\n" + "".join(body)
 
     def write(self, path: str | os.PathLike, delimiter: str = ",") -> None:
         with open(path, "w", encoding="utf-8", newline="") as fh:
