@@ -48,6 +48,9 @@ from pathlib import Path
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_OUT = REPO_ROOT / "dist" / "localsynth-web"
+# The core package put into the bundle. LOCALSYNTH_CORE_SRC=DIR (a folder holding localsynth/) tries a core
+# change in the browser before it is committed; the default is this repository's core/.
+CORE_SRC = Path(os.environ.get("LOCALSYNTH_CORE_SRC") or REPO_ROOT / "core").resolve()
 DEFAULT_CACHE = REPO_ROOT / "build" / "cache"
 BUNDLE_FORMAT = 1
 SIZE_BUDGET_MB = 60.0
@@ -348,7 +351,7 @@ def build_localsynth_wheel(cache: Path, work: Path, offline: bool, quiet: bool) 
     """``pip wheel --no-deps`` of a clean copy of the repository's package (no stale build/ leftovers)."""
     reqs = fetch_build_requirements(cache, offline, quiet)
     src = work / "src"
-    shutil.copytree(REPO_ROOT / "core", src / "core",
+    shutil.copytree(CORE_SRC, src / "core",
                     ignore=shutil.ignore_patterns("__pycache__", "*.pyc", "*.egg-info"))
     shutil.copy2(REPO_ROOT / "pyproject.toml", src / "pyproject.toml")
     for extra in ("README.md", "LICENSE"):
@@ -464,13 +467,15 @@ def inputs_digest() -> str:
     """Digest of everything in the repository that goes into the bundle (for 'is the build up to date?')."""
     h = hashlib.sha256()
     h.update(f"format={BUNDLE_FORMAT}".encode())
-    roots = [REPO_ROOT / "core" / "localsynth", REPO_ROOT / "web", REPO_ROOT / "build_scripts"]
+    roots = [CORE_SRC / "localsynth", REPO_ROOT / "web", REPO_ROOT / "build_scripts", REPO_ROOT / "docs"]
     paths = [REPO_ROOT / "pyproject.toml"]
     for root in roots:
         paths += [p for p in root.rglob("*") if p.is_file() and "__pycache__" not in p.parts
                   and not p.name.endswith((".pyc", ".pyo"))]
     for p in sorted(paths):
-        h.update(str(p.relative_to(REPO_ROOT)).encode() + b"\0")
+        rel = p.relative_to(CORE_SRC.parent) if CORE_SRC.parent in p.parents and REPO_ROOT not in p.parents \
+            else p.relative_to(REPO_ROOT)
+        h.update(str(rel).encode() + b"\0")
         h.update(hashlib.sha256(p.read_bytes()).digest())
     return h.hexdigest()
 
