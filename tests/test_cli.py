@@ -116,4 +116,4 @@ def test_console_script_entry_point(tmp_path):
     proc = subprocess.run([sys.executable, "-m", "localsynth.cli", "aggregate", str(EXAMPLE), "-o",
                            str(tmp_path / "a.csv"), "-k", "2", "-L", "2", "-q"], capture_output=True, text=True)
     assert proc.returncode == 0 and proc.stderr == ""
-    assert "Wrote 15 combinations" in proc.stdout
+    assert "Wrote 20 combinations of up to 2 values, protected with k=2" in proc.stdout
