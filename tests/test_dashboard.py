@@ -38,7 +38,9 @@ const html = fs.readFileSync(process.argv[2], "utf8");
 const data = JSON.parse(between(html, '<script type="application/json" id="ls-data">', "</script>"));
 const api = new Function(between(html, '<script id="ls-logic">', "</script>") + "\nreturn LocalSynthExplore;")();
 const cases = JSON.parse(fs.readFileSync(0, "utf8"));
-const model = api.load(data);
+const model = api.load(data, { stringKeys: process.argv[3] === "string" });
+if (model.agg && model.agg.size && typeof model.agg.keys().next().value !== (process.argv[3] === "string" ? "string" : "number"))
+  throw new Error("unexpected key type");
 process.stdout.write(JSON.stringify(cases.map(c => {
   try {
     return { rows: api.counts(model, c.selection, c.columns), total: api.total(model, c.selection),
@@ -196,12 +198,12 @@ def test_national2019_size():
 
 
 # ---- the JavaScript computes explore_counts ---------------------------------------------------------
-def run_node(tmp_path: Path, page: str, cases: list[dict]) -> list[dict]:
+def run_node(tmp_path: Path, page: str, cases: list[dict], keys: str = "number") -> list[dict]:
     if NODE is None:
         pytest.skip("node is not installed: the dashboard's JavaScript cannot be run")
     (tmp_path / "dashboard.html").write_text(page, encoding="utf-8")
     (tmp_path / "driver.js").write_text(DRIVER, encoding="utf-8")
-    done = subprocess.run([NODE, str(tmp_path / "driver.js"), str(tmp_path / "dashboard.html")],
+    done = subprocess.run([NODE, str(tmp_path / "driver.js"), str(tmp_path / "dashboard.html"), keys],
                           input=json.dumps(cases), capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr
     return json.loads(done.stdout)
@@ -214,8 +216,8 @@ def python_rows(ex: Explorer, selection, columns) -> list[dict]:
             for r in frame.itertuples()]
 
 
-def check_same(tmp_path, run: ReleaseRun, cases: list[dict]) -> list[dict]:
-    results = run_node(tmp_path, dashboard_html(run), cases)
+def check_same(tmp_path, run: ReleaseRun, cases: list[dict], keys: str = "number") -> list[dict]:
+    results = run_node(tmp_path, dashboard_html(run), cases, keys)
     ex = Explorer(run.synthetic, run.reportable)
     for case, got in zip(cases, results):
         assert "error" not in got, (case, got)
@@ -231,6 +233,7 @@ def test_node_small(tmp_path, run):
              {"selection": {"A": "a1", "C": ["c1"]}}, {"selection": {"B": ["b2"], "C": ["c1"]}, "columns": ["A"]},
              {"selection": {"A": ["a2"], "B": ["b2"], "C": ["c1"]}}, {"selection": {"A": ["a2"], "B": ["b1"]}}]
     results = check_same(tmp_path, run, cases)
+    assert check_same(tmp_path, run, cases, keys="string") == results  # the text keys of very wide releases
     # no synthetic record has a2 and b1: the selected values stay listed (with 0 and "not released")
     assert {"column": "A", "value": "a2", "synthetic": 0, "aggregate": None, "selected": True} in results[6]["rows"]
     assert {"column": "B", "value": "b1", "synthetic": 0, "aggregate": None, "selected": True} in results[6]["rows"]

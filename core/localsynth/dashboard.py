@@ -331,7 +331,8 @@ var LocalSynthExplore = (function () {
     return out;
   }
 
-  function load(data) {
+  /* options.stringKeys: key the aggregates by "id,id,…" text even when numbers would be exact (tests) */
+  function load(data, options) {
     var lut = new Array(128).fill(0), i, c, l;
     for (i = 0; i < data.alphabet.length; i++) lut[data.alphabet.charCodeAt(i)] = i;
     var columns = data.columns, labels = data.labels, nc = columns.length, offsets = [0];
@@ -355,7 +356,7 @@ var LocalSynthExplore = (function () {
       var map = new Map(), ids = [], g, s, m, j, width;
       model.length = a.length;
       model.reported = a.records;
-      model.numericKeys = Math.pow(model.radix, a.length) < 9007199254740991;
+      model.numericKeys = !(options && options.stringKeys) && Math.pow(model.radix, a.length) < 9007199254740991;
       for (l = 1; l <= a.length; l++) {
         var part = a.parts[l - 1];
         var pre = decodeInts(part.prefixes, a.idWidth, lut), sizes = decodeInts(part.sizes, part.sizeWidth, lut);
