@@ -21,9 +21,10 @@ from ..errors import ParameterError
 from ..progress import Progress, ProgressCallback, as_progress
 from ..table import ABSENT, EncodedTable
 from .base import Synthesizer, finish, group_rank, make_rng, weighted_choice
-from .partials import Partials
+from .partials import Partials, RecordIndex
 
 _BATCH = 1024
+_SEED_BLOCK = 8192
 
 
 def _check_n(n, mode):
@@ -38,42 +39,94 @@ class _Context:
         self.table = table
         self.k = k
         self.codes = table.codes
-        self.ids = table.attribute_ids()
+        self.index = RecordIndex(table)
+        self.ids = self.index.ids
         dom = table.domain
         self.A = dom.n_attributes
         self.attr_column = dom.attr_column
         self.attr_code = dom.attr_code
-        self.counts = table.attribute_counts()
+        self.counts = self.index.counts
         self.targets = (self.counts // k) * k            # rounded-down single-attribute counts
 
-    def narrow(self, partials, pid, attr):
-        return partials.with_attribute(self.codes, self.attr_column, self.attr_code, pid, attr)
+    def root(self) -> Partials:
+        return Partials.root(self.index)
 
 
 def _grow_from_seeds(ctx: _Context, seeds: np.ndarray, rng, progress: Progress) -> np.ndarray:
-    """Row seeded step: each seed record yields a record of its own attributes (≥ k rule)."""
+    """Row seeded step: each seed record yields a record of its own attributes (≥ k rule, reference 5.1).
+
+    The next attribute of a seed is drawn with weight ``count(record-so-far ∪ {a})`` over the seed's
+    unused attributes whose count is ≥ k — exactly, but without counting every candidate at every step:
+    counts only shrink as a record grows, so the counts of earlier steps are upper bounds. A candidate is
+    proposed with its bound as weight, its exact count is computed, and it is accepted with probability
+    exact/bound; a rejected candidate's bound becomes its exact count (0 when below k, for good) and
+    the draw is repeated. Accepting ``a`` then has probability exactly ``count(a) / Σ counts`` (rejection
+    sampling with tightening bounds), while on correlated data — where counts barely move between steps —
+    about one count per record and step is computed instead of one per candidate.
+
+    Seeds are processed in blocks (bounded memory); within a block all records grow in lock-step."""
     R, m = seeds.shape
     out = np.full((R, m), ABSENT, dtype=np.int32)
     seed_ids = np.where(seeds >= 0, seeds.astype(np.int64) + ctx.table.domain.offsets[:-1], -1)
-    active = np.flatnonzero((seeds >= 0).any(axis=1))
-    pid = np.zeros(len(active), dtype=np.int64)
-    partials = Partials.root(ctx.table.n_records)
-    step = 0
-    while len(active):
-        cand = np.where(out[active] == ABSENT, seed_ids[active], -1)
-        w = partials.counts_for(ctx.ids, ctx.A, pid, cand)
-        w[w < ctx.k] = 0
-        choice = weighted_choice(w, rng)
-        ok = choice >= 0
-        active, pid, choice = active[ok], pid[ok], choice[ok]
-        if not len(active):
-            break
-        attr = seed_ids[active, choice]
-        out[active, choice] = seeds[active, choice]
-        partials, pid = ctx.narrow(partials, pid, attr)
-        step += 1
-        progress(min(step / m, 1.0), "growing records from seeds")
+    bound = np.where(seed_ids >= 0, ctx.counts[np.maximum(seed_ids, 0)], 0)
+    alive = (seed_ids >= 0) & (bound >= ctx.k)            # candidates that may still reach k
+    exact = np.ones((R, m), dtype=bool)                    # bound == count for the current record-so-far
+    done = 0
+    for lo in range(0, R, _SEED_BLOCK):
+        block = np.arange(lo, min(R, lo + _SEED_BLOCK))
+        active = block[alive[block].any(axis=1)]
+        pid = np.zeros(len(active), dtype=np.int64)
+        partials = ctx.root()
+        step = 0
+        while len(active):
+            chosen = _draw_with_bounds(ctx, partials, pid, active, seed_ids, bound, alive, exact, rng)
+            has = chosen >= 0
+            active, pid, chosen = active[has], pid[has], chosen[has]
+            if not len(active):
+                break
+            attr = seed_ids[active, chosen]
+            out[active, chosen] = seeds[active, chosen]
+            alive[active, chosen] = False
+            exact[active] = False
+            more = alive[active].any(axis=1)
+            active, pid, attr = active[more], pid[more], attr[more]
+            partials, pid = partials.narrow(pid, attr)
+            step += 1
+            progress((done + len(block) * min(step / m, 1.0)) / max(R, 1), "growing records from seeds")
+        done += len(block)
+        progress(done / max(R, 1), "growing records from seeds")
     return out
+
+
+def _draw_with_bounds(ctx, partials, pid, active, cand_ids, bound, alive, exact, rng) -> np.ndarray:
+    """One candidate column per record of ``active`` drawn with weight = exact count (≥ k), by rejection
+    from the upper bounds ``bound`` (updated in place, as are ``alive`` and ``exact``); -1 = none left."""
+    chosen = np.full(len(active), -1, dtype=np.int64)
+    pending = np.arange(len(active))
+    k = ctx.k
+    while len(pending):
+        recs = active[pending]
+        u = np.where(alive[recs], bound[recs], 0)
+        choice = weighted_choice(u, rng)
+        has = choice >= 0
+        pending, recs, choice = pending[has], recs[has], choice[has]
+        if not len(pending):
+            break
+        known = exact[recs, choice]
+        w = bound[recs, choice].copy()
+        unknown = np.flatnonzero(~known)
+        if len(unknown):
+            w[unknown] = partials.pair_counts_shared(pid[pending[unknown]], cand_ids[recs[unknown], choice[unknown]])
+        u_sel = bound[recs, choice]
+        accept = known | ((w >= k) & (rng.random(len(pending)) * u_sel < w))
+        chosen[pending[accept]] = choice[accept]
+        rej = ~accept
+        r_recs, r_choice, r_w = recs[rej], choice[rej], w[rej]
+        bound[r_recs, r_choice] = r_w
+        exact[r_recs, r_choice] = True
+        alive[r_recs, r_choice] &= r_w >= k
+        pending = pending[rej]
+    return chosen
 
 
 def _consolidate(ctx: _Context, available: np.ndarray, rng, progress: Progress,

@@ -1,117 +1,324 @@
-"""Distinct partial records and the sensitive records that match them.
+"""Sets of sensitive records matching partial synthetic records, as bitsets over the records.
 
 The k-anonymous synthesizers grow many synthetic records one attribute at a time and need, for each
-record-so-far, how many sensitive records match it plus each candidate attribute. Records that share
-the same partial content share one *partial* (deduplicated), whose matching sensitive rows are kept as
-a CSR slice. Counting is a chunked ``bincount`` over those rows — no Python loop over records.
+record-so-far (a *partial*), how many sensitive records match it plus a candidate attribute. Records
+sharing the same partial content share one partial (deduplicated). A partial's matching records are a
+bitset of ``W = ceil(n / 64)`` words, so that
+
+* ``|rows(p) ∩ rows(a)|`` costs ``min(W, count(a))``: a word-wise AND + popcount against the bitset of a
+  frequent attribute, or a bit test of each record holding a rare attribute;
+* narrowing a partial by an attribute costs the same (AND, or setting the bits of the rare attribute's
+  records that are in the parent);
+* a partial's matching records can be listed (for a full histogram) in ``O(W + |rows(p)|)``.
+
+On wide, correlated tables (tens of columns whose common values match most records) the matching sets
+stay large for many steps; counting them record by record is what made the first version slow.
+Everything is vectorised over partials and candidate pairs — no Python loop over records.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
+from ..table import EncodedTable
 from .base import ragged_ranges
 
-_ROWS_PER_CHUNK = 1 << 20    # matching rows handled per bincount
-_CELLS_PER_CHUNK = 1 << 24   # partials × attributes in one dense count matrix
+_WORDS_PER_CHUNK = 1 << 21   # uint64 words per temporary block of AND + popcount
+_ONE = np.uint64(1)
+
+if hasattr(np, "bitwise_count"):                     # numpy ≥ 2.0 (Pyodide 0.27 ships 2.0)
+    def _popcount_rows(x: np.ndarray) -> np.ndarray:
+        return np.bitwise_count(x).sum(axis=1, dtype=np.int64)
+else:  # pragma: no cover - numpy 1.x fallback
+    _BYTE_COUNTS = np.array([bin(i).count("1") for i in range(256)], dtype=np.uint8)
+
+    def _popcount_rows(x: np.ndarray) -> np.ndarray:
+        b = np.ascontiguousarray(x).view(np.uint8).reshape(len(x), -1)
+        return _BYTE_COUNTS[b].sum(axis=1, dtype=np.int64)
+
+
+def bits_from_rows(owner: np.ndarray, rows: np.ndarray, n_owners: int, W: int) -> np.ndarray:
+    """(n_owners, W) bitsets with bit ``rows[i]`` set in bitset ``owner[i]`` (pairs need not be sorted)."""
+    out = np.zeros(n_owners * W, dtype=np.uint64)
+    if len(rows):
+        owner = np.asarray(owner, dtype=np.int64)
+        rows = np.asarray(rows, dtype=np.int64)
+        word = owner * W + (rows >> 6)
+        bit = np.left_shift(_ONE, (rows & 63).astype(np.uint64))
+        order = np.argsort(word, kind="stable")
+        word, bit = word[order], bit[order]
+        start = np.r_[0, np.flatnonzero(word[1:] != word[:-1]) + 1]
+        out[word[start]] = np.bitwise_or.reduceat(bit, start)
+    return out.reshape(n_owners, W)
+
+
+def rows_from_bits(bits: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Set bits of each bitset: (owner, row) pairs, rows ascending within each owner, owners ascending."""
+    owner, word = np.nonzero(bits)
+    if not len(owner):
+        return owner.astype(np.int64), word.astype(np.int64)
+    vals = np.ascontiguousarray(bits[owner, word]).astype("<u8", copy=False)
+    j = np.flatnonzero(np.unpackbits(vals.view(np.uint8), bitorder="little"))
+    i = j >> 6
+    return owner[i].astype(np.int64), word[i].astype(np.int64) * 64 + (j & 63)
+
+
+class RecordIndex:
+    """The sensitive table as seen by the samplers: per attribute, its records (CSR, ascending) and,
+    for attributes held by at least ``W // 2`` records, a bitset of them."""
+
+    def __init__(self, table: EncodedTable):
+        self.table = table
+        self.codes = table.codes
+        self.n = table.n_records
+        self.m = table.domain.n_columns
+        self.A = table.domain.n_attributes
+        self.W = max(1, (self.n + 63) // 64)
+        self.ids = table.attribute_ids()                                  # (n, m) int64, -1 absent
+        self.attr_column = table.domain.attr_column
+        self.attr_code = table.domain.attr_code.astype(np.int32)
+        self.col_codes = np.ascontiguousarray(table.codes.T).ravel()   # column-major: col * n + row
+        self.small = max(1, self.W // 4)      # partials with at most this many records are kept as lists
+        flat = self.ids.ravel()
+        present = flat >= 0
+        rows = np.repeat(np.arange(self.n, dtype=np.int64), self.m)[present]
+        attrs = flat[present]
+        order = np.argsort(attrs, kind="stable")                          # rows stay ascending per attribute
+        self.rows = rows[order]
+        self.counts = np.bincount(attrs, minlength=self.A).astype(np.int64)
+        self.starts = np.zeros(self.A + 1, dtype=np.int64)
+        np.cumsum(self.counts, out=self.starts[1:])
+        big = np.flatnonzero(self.counts * 2 >= self.W)
+        self.big = np.full(self.A, -1, dtype=np.int64)
+        self.big[big] = np.arange(len(big))
+        lens = self.counts[big]
+        self.big_bits = bits_from_rows(np.repeat(np.arange(len(big)), lens),
+                                       self.rows[ragged_ranges(self.starts[big], lens)], len(big), self.W)
+        self.all_bits = bits_from_rows(np.zeros(self.n, np.int64), np.arange(self.n), 1, self.W)
+
+    def attr_rows(self, attrs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Records of each attribute in ``attrs``, concatenated, and the position in ``attrs`` they belong to."""
+        attrs = np.asarray(attrs, dtype=np.int64)
+        lens = self.counts[attrs]
+        return self.rows[ragged_ranges(self.starts[attrs], lens)], np.repeat(np.arange(len(attrs)), lens)
 
 
 class Partials:
-    """CSR: partial ``p`` matches sensitive rows ``rows[starts[p]:starts[p+1]]`` (ascending)."""
+    """Partial records and the sensitive records matching each.
 
-    def __init__(self, rows: np.ndarray, starts: np.ndarray):
+    Ids ``0 .. n_bits-1`` are *dense* partials stored as bitsets ``bits[p]``; ids from ``n_bits`` on are
+    *small* partials (at most ``index.small = W / 4`` matching records) stored as ascending record lists (CSR
+    ``rows[starts[q]:starts[q+1]]`` for ``q = p - n_bits``), for which a list is cheaper than ``W`` words.
+    """
+
+    def __init__(self, index: RecordIndex, bits: np.ndarray, bit_sizes: np.ndarray,
+                 rows: np.ndarray, starts: np.ndarray):
+        self.index = index
+        self.bits = bits
+        self.n_bits = len(bits)
         self.rows = rows
         self.starts = starts
+        self.sizes = np.concatenate([bit_sizes, np.diff(starts)]).astype(np.int64)
 
     @classmethod
-    def root(cls, n_rows: int) -> "Partials":
-        """One empty partial matching every row."""
-        return cls(np.arange(n_rows, dtype=np.int64), np.array([0, n_rows], dtype=np.int64))
+    def build(cls, index: RecordIndex, bits: np.ndarray, bit_sizes: np.ndarray | None,
+              owner: np.ndarray, rows: np.ndarray, n_lists: int) -> tuple["Partials", np.ndarray, np.ndarray]:
+        """Partials from candidate bitsets and record lists (``owner`` ascending; rows ascending per owner).
+        Bitsets with at most ``W`` records become lists. Returns the object and the new ids of the given
+        bitsets and lists."""
+        W = index.W
+        if bit_sizes is None:
+            bit_sizes = _popcount_rows(bits) if len(bits) else np.zeros(0, np.int64)
+        small = np.flatnonzero(bit_sizes <= index.small)
+        dense = np.flatnonzero(bit_sizes > index.small)
+        list_sizes = np.bincount(owner, minlength=n_lists).astype(np.int64) if n_lists else np.zeros(0, np.int64)
+        if len(small):
+            s_owner, s_rows = rows_from_bits(bits[small])
+            owner = np.concatenate([owner, s_owner + n_lists])
+            rows = np.concatenate([rows, s_rows])
+            list_sizes = np.concatenate([list_sizes, bit_sizes[small]])
+        starts = np.zeros(len(list_sizes) + 1, dtype=np.int64)
+        np.cumsum(list_sizes, out=starts[1:])
+        obj = cls(index, bits[dense] if len(small) else bits, bit_sizes[dense], rows, starts)
+        bit_ids = np.empty(len(bits), dtype=np.int64)
+        bit_ids[dense] = np.arange(len(dense))
+        bit_ids[small] = len(dense) + n_lists + np.arange(len(small))
+        list_ids = len(dense) + np.arange(n_lists, dtype=np.int64)
+        return obj, bit_ids, list_ids
 
-    @property
-    def sizes(self) -> np.ndarray:
-        return np.diff(self.starts)
+    @classmethod
+    def root(cls, index: RecordIndex) -> "Partials":
+        """One empty partial matching every record."""
+        obj, _, _ = cls.build(index, index.all_bits.copy(), np.array([index.n], dtype=np.int64),
+                              np.zeros(0, np.int64), np.zeros(0, np.int64), 0)
+        return obj
 
-    def counts_for(self, ids: np.ndarray, n_attributes: int, pid: np.ndarray, cand: np.ndarray) -> np.ndarray:
-        """For each record r (partial ``pid[r]``) and candidate attribute ``cand[r, j]`` (-1 = none):
-        the number of sensitive rows matching the partial plus the candidate."""
+    def __len__(self) -> int:
+        return len(self.sizes)
+
+    def list_rows(self, pid: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Records of each partial in ``pid`` (any kind), concatenated, with their position in ``pid``;
+        rows ascending within each."""
+        pid = np.asarray(pid, dtype=np.int64)
+        is_bits = pid < self.n_bits
+        if not is_bits.any():
+            q = pid - self.n_bits
+            lens = self.sizes[pid]
+            return self.rows[ragged_ranges(self.starts[q], lens)], np.repeat(np.arange(len(pid)), lens)
+        owner_parts, row_parts = [], []
+        b = np.flatnonzero(is_bits)
+        o, r = rows_from_bits(self.bits[pid[b]])
+        owner_parts.append(b[o]); row_parts.append(r)
+        l = np.flatnonzero(~is_bits)
+        if len(l):
+            q = pid[l] - self.n_bits
+            lens = self.sizes[pid[l]]
+            row_parts.append(self.rows[ragged_ranges(self.starts[q], lens)])
+            owner_parts.append(np.repeat(l, lens))
+        owner = np.concatenate(owner_parts)
+        rows = np.concatenate(row_parts)
+        order = np.argsort(owner, kind="stable")
+        return rows[order], owner[order]
+
+    # ---- counting ------------------------------------------------------------------------------------
+    def pair_counts(self, pid: np.ndarray, attr: np.ndarray) -> np.ndarray:
+        """``|rows(pid[i]) ∩ rows(attr[i])|`` for every pair (attr ≥ 0; no deduplication here)."""
+        ix = self.index
+        pid = np.asarray(pid, dtype=np.int64)
+        attr = np.asarray(attr, dtype=np.int64)
+        out = np.zeros(len(pid), dtype=np.int64)
+        if not len(pid):
+            return out
+        W = ix.W
+        is_bits = pid < self.n_bits
+        b = np.where(is_bits, ix.big[attr], -2)
+        # Small partials: compare each listed record's value.
+        lst = np.flatnonzero(~is_bits)
+        if len(lst):
+            q = pid[lst] - self.n_bits
+            lens = self.sizes[pid[lst]]
+            rows = self.rows[ragged_ranges(self.starts[q], lens)]
+            owner = np.repeat(np.arange(len(lst)), lens)
+            a = attr[lst]
+            hit = ix.col_codes[ix.attr_column[a][owner] * ix.n + rows] == ix.attr_code[a][owner]
+            out[lst] = np.bincount(owner[hit], minlength=len(lst))
+        # Dense partial, rare attribute: test the bit of each record holding the attribute.
+        rare = np.flatnonzero(b == -1)
+        if len(rare):
+            rows, owner = ix.attr_rows(attr[rare])
+            words = self.bits.ravel()[pid[rare][owner] * W + (rows >> 6)]
+            hit = ((words >> (rows & 63).astype(np.uint64)) & _ONE).astype(bool)
+            out[rare] = np.bincount(owner[hit], minlength=len(rare))
+        # Dense partial, frequent attribute: AND with the attribute's bitset and popcount, in blocks.
+        freq = np.flatnonzero(b >= 0)
+        step = max(1, _WORDS_PER_CHUNK // W)
+        for lo in range(0, len(freq), step):
+            sel = freq[lo: lo + step]
+            x = self.bits.take(pid[sel], axis=0)
+            np.bitwise_and(x, ix.big_bits.take(b[sel], axis=0), out=x)
+            out[sel] = _popcount_rows(x)
+        return out
+
+    def pair_counts_shared(self, pid: np.ndarray, attr: np.ndarray) -> np.ndarray:
+        """:meth:`pair_counts`, counting pairs shared by several records once when partials are shared."""
+        pid = np.asarray(pid, dtype=np.int64)
+        attr = np.asarray(attr, dtype=np.int64)
+        if len(self) * 2 <= len(pid):
+            key, inverse = np.unique(pid * self.index.A + attr, return_inverse=True)
+            return self.pair_counts(key // self.index.A, key % self.index.A)[inverse.reshape(-1)]
+        return self.pair_counts(pid, attr)
+
+    def counts(self, pid: np.ndarray, cand: np.ndarray) -> np.ndarray:
+        """For each record r (partial ``pid[r]``) and candidate attribute ``cand[r, j]`` (-1 = none): the
+        number of sensitive records matching the partial plus the candidate."""
         pid = np.asarray(pid, dtype=np.int64)
         cand = np.asarray(cand, dtype=np.int64)
         out = np.zeros(cand.shape, dtype=np.int64)
-        if len(pid) == 0:
-            return out
-        needed, inverse = np.unique(pid, return_inverse=True)
-        sizes = self.sizes[needed]
-        # Chunks of distinct partials bounded by rows and by the dense matrix size.
-        max_parts = len(needed)
-        # Greedy split (a loop over chunks of distinct partials, not over records).
-        csum = np.cumsum(sizes)
-        boundaries = []
-        start = 0
-        while start < len(needed):
-            limit_rows = (csum[start - 1] if start else 0) + _ROWS_PER_CHUNK
-            end = max(start + 1, int(np.searchsorted(csum, limit_rows, side="right")))
-            end = min(end, start + max_parts)
-            boundaries.append((start, end))
-            start = end
-        order = np.argsort(inverse, kind="stable")
-        inv_sorted = inverse[order]
-        for lo, hi in boundaries:
-            parts = needed[lo:hi]
-            lens = self.sizes[parts]
-            rows = self.rows[ragged_ranges(self.starts[parts], lens)]
-            owner = np.repeat(np.arange(hi - lo, dtype=np.int64), lens)
-            a = ids[rows]                                   # (len, m)
-            present = a >= 0
-            key = (owner[:, None] * n_attributes + a)[present]
-            r_lo, r_hi = np.searchsorted(inv_sorted, [lo, hi])
-            recs = order[r_lo:r_hi]
-            c = cand[recs]
-            query = (inverse[recs] - lo)[:, None] * n_attributes + np.maximum(c, 0)
-            cells = (hi - lo) * n_attributes
-            if cells <= 4 * len(key) + 65536:
-                vals = np.bincount(key, minlength=cells)[query]
-            else:
-                # Few rows per partial: a sparse histogram beats a mostly-empty dense one.
-                uniq, cnt = np.unique(key, return_counts=True)
-                pos = np.minimum(np.searchsorted(uniq, query), max(len(uniq) - 1, 0))
-                vals = np.where(uniq[pos] == query, cnt[pos], 0) if len(uniq) else np.zeros(query.shape, np.int64)
-            out[recs] = np.where(c >= 0, vals, 0)
+        r, j = np.nonzero(cand >= 0)
+        if len(r):
+            out[r, j] = self.pair_counts_shared(pid[r], cand[r, j])
         return out
 
-    def refine(self, pid: np.ndarray, token: np.ndarray, keep) -> tuple["Partials", np.ndarray]:
-        """New partials for the distinct pairs (``pid[r]``, ``token[r]``) and each record's new partial id.
+    def histograms(self, pids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Attribute histograms of the records matching each partial in ``pids``: sorted keys
+        ``local * A + attr`` (``local`` = position in ``pids``) and their counts."""
+        ix = self.index
+        rows, owner = self.list_rows(pids)
+        a = ix.ids[rows]
+        key = (owner[:, None] * ix.A + a)[a >= 0]
+        return np.unique(key, return_counts=True)
 
-        ``keep(q, rows)`` says which parent rows stay in new partial ``q`` (``q`` and ``rows`` are arrays of
-        equal length; ``q`` indexes the distinct pairs, returned as ``self.pairs`` of the new object).
-        """
-        key_pairs = np.stack([np.asarray(pid, np.int64), np.asarray(token, np.int64)], axis=1)
-        uniq, inverse = np.unique(key_pairs, axis=0, return_inverse=True)
-        inverse = inverse.reshape(-1)
-        parents = uniq[:, 0]
-        new_rows, new_sizes = [], np.zeros(len(uniq), dtype=np.int64)
-        psizes = self.sizes[parents]
-        csum = np.cumsum(psizes)
-        start = 0
-        while start < len(uniq):
-            limit = (csum[start - 1] if start else 0) + _ROWS_PER_CHUNK
-            end = max(start + 1, int(np.searchsorted(csum, limit, side="right")))
-            lens = psizes[start:end]
-            rows = self.rows[ragged_ranges(self.starts[parents[start:end]], lens)]
-            owner = np.repeat(np.arange(start, end, dtype=np.int64), lens)
-            mask = keep(owner, rows, uniq)
-            new_rows.append(rows[mask])
-            new_sizes[start:end] = np.bincount(owner[mask] - start, minlength=end - start)
-            start = end
-        starts = np.zeros(len(uniq) + 1, dtype=np.int64)
-        np.cumsum(new_sizes, out=starts[1:])
-        rows = np.concatenate(new_rows) if new_rows else np.zeros(0, dtype=np.int64)
-        return Partials(rows, starts), inverse
+    # ---- narrowing -----------------------------------------------------------------------------------
+    def narrow(self, pid: np.ndarray, attr: np.ndarray) -> tuple["Partials", np.ndarray]:
+        """New partials for the pairs (``pid[r]``, ``attr[r]``): records of the parent that also hold the
+        attribute. Returns them and each record's new partial id (shared pairs share a partial)."""
+        pid = np.asarray(pid, dtype=np.int64)
+        attr = np.asarray(attr, dtype=np.int64)
+        if len(self) < len(pid) or (len(pid) and np.bincount(pid).max() > 1):
+            key, inverse = np.unique(pid * self.index.A + attr, return_inverse=True)
+            inverse = inverse.reshape(-1)
+            p, a = key // self.index.A, key % self.index.A
+        else:
+            p, a, inverse = pid, attr, None
+        obj, new_ids = self._narrow_pairs(p, a)
+        return obj, (new_ids if inverse is None else new_ids[inverse])
 
-    def with_attribute(self, codes: np.ndarray, attr_column: np.ndarray, attr_code: np.ndarray,
-                       pid: np.ndarray, attr: np.ndarray) -> tuple["Partials", np.ndarray]:
-        """Partials narrowed to the rows that also hold ``attr[r]``."""
-        def keep(q, rows, pairs):
-            a = pairs[q, 1]
-            return codes[rows, attr_column[a]] == attr_code[a]
-        return self.refine(pid, attr, keep)
+    def _narrow_pairs(self, p: np.ndarray, a: np.ndarray) -> tuple["Partials", np.ndarray]:
+        ix = self.index
+        W = ix.W
+        is_bits = p < self.n_bits
+        b = np.where(is_bits, ix.big[a], -2)
+        freq = np.flatnonzero(b >= 0)
+        bits = np.empty((len(freq), W), dtype=np.uint64)
+        step = max(1, _WORDS_PER_CHUNK // W)
+        for lo in range(0, len(freq), step):
+            sel = freq[lo: lo + step]
+            x = self.bits.take(p[sel], axis=0)
+            np.bitwise_and(x, ix.big_bits.take(b[sel], axis=0), out=bits[lo: lo + len(sel)])
+        # Lists: records of a rare attribute that are in a dense parent; records of a small parent
+        # that hold the attribute.
+        rare = np.flatnonzero(b == -1)
+        lst = np.flatnonzero(b == -2)
+        rows_r, owner_r = ix.attr_rows(a[rare])
+        words = self.bits.ravel()[p[rare][owner_r] * W + (rows_r >> 6)]
+        hit = ((words >> (rows_r & 63).astype(np.uint64)) & _ONE).astype(bool)
+        q = p[lst] - self.n_bits
+        lens = self.sizes[p[lst]]
+        rows_l = self.rows[ragged_ranges(self.starts[q], lens)]
+        owner_l = np.repeat(np.arange(len(lst)), lens)
+        al = a[lst]
+        keep = ix.col_codes[ix.attr_column[al][owner_l] * ix.n + rows_l] == ix.attr_code[al][owner_l]
+        owner = np.concatenate([owner_r[hit], owner_l[keep] + len(rare)])
+        rows = np.concatenate([rows_r[hit], rows_l[keep]])
+        obj, bit_ids, list_ids = Partials.build(ix, bits, None, owner, rows, len(rare) + len(lst))
+        new_ids = np.empty(len(p), dtype=np.int64)
+        new_ids[freq] = bit_ids
+        new_ids[rare] = list_ids[: len(rare)]
+        new_ids[lst] = list_ids[len(rare):]
+        return obj, new_ids
+
+    def refine(self, pid: np.ndarray, keep) -> "Partials":
+        """One new partial per entry of ``pid``: the records ``r`` of partial ``pid[i]`` for which
+        ``keep(i, r)`` (vectorised: arrays of positions and records) holds."""
+        rows, owner = self.list_rows(pid)
+        mask = keep(owner, rows)
+        owner, rows = owner[mask], rows[mask]
+        sizes = np.bincount(owner, minlength=len(pid)).astype(np.int64)
+        dense = np.flatnonzero(sizes > self.index.small)
+        if not len(dense):
+            obj, _, list_ids = Partials.build(self.index, np.zeros((0, self.index.W), np.uint64), None,
+                                              owner, rows, len(pid))
+            return obj, list_ids
+        is_dense = np.zeros(len(pid), bool)
+        is_dense[dense] = True
+        d = is_dense[owner]
+        remap = np.cumsum(is_dense) - 1
+        bits = bits_from_rows(remap[owner[d]], rows[d], len(dense), self.index.W)
+        small = np.flatnonzero(~is_dense)
+        remap_s = np.cumsum(~is_dense) - 1
+        obj, bit_ids, list_ids = Partials.build(self.index, bits, sizes[dense], remap_s[owner[~d]], rows[~d],
+                                                len(small))
+        new_ids = np.empty(len(pid), dtype=np.int64)
+        new_ids[dense] = bit_ids
+        new_ids[small] = list_ids
+        return obj, new_ids
