@@ -136,6 +136,28 @@ STAGES = (
 
 WEB_DIR = REPO_ROOT / "web"
 WEB_FILES = ("main.js", "style.css", "icon.svg")
+DOCS_PAGES = ("privacy.md",)
+
+
+def render_doc(path: Path) -> bytes:
+    """A self-contained HTML page (no scripts, same-origin CSS only) of a Markdown document."""
+    import html as _html
+
+    text = path.read_text(encoding="utf-8")
+    try:
+        import markdown  # a dependency of Panel, present wherever the bundle is built
+
+        body = markdown.markdown(text, extensions=["tables", "fenced_code"])
+    except ImportError:
+        body = f"<pre>{_html.escape(text)}</pre>"
+    title = next((line.lstrip("# ").strip() for line in text.splitlines() if line.startswith("#")), path.stem)
+    return (f'<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
+            f'<meta http-equiv="Content-Security-Policy" content="default-src \'self\'; style-src \'self\' '
+            f'\'unsafe-inline\'"><meta name="viewport" content="width=device-width, initial-scale=1">'
+            f"<title>{_html.escape(title)}</title><style>body{{font-family:system-ui,sans-serif;max-width:46em;"
+            f"margin:2em auto;padding:0 1em;line-height:1.5;color:#1f2933}}code,pre{{background:#f3f4f6}}"
+            f"table{{border-collapse:collapse}}td,th{{border:1px solid #ccd;padding:2px 6px}}</style></head>"
+            f"<body>{body}</body></html>\n").encode("utf-8")
 
 
 class BuildError(RuntimeError):
@@ -608,6 +630,10 @@ def build(out: Path, cache: Path, offline: bool = False, quiet: bool = False, py
         bundle.add("app/app.py", app_code, "repository web/app.py")
         for name in WEB_FILES:
             bundle.add_file(name, WEB_DIR / name, f"repository web/{name}")
+        # Plain-language privacy notes, linked from the app's parameter help (works offline).
+        for doc in DOCS_PAGES:
+            bundle.add(f"docs/{Path(doc).stem}.html", render_doc(REPO_ROOT / "docs" / doc),
+                       f"repository docs/{doc} rendered to HTML at build time")
 
         stages = [{"key": key, "label": label, "start": start, "packages": list(pkgs)}
                   for key, label, start, pkgs in STAGES]

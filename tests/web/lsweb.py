@@ -76,3 +76,15 @@ def wait_ready(page, timeout_ms: int = READY_TIMEOUT_MS) -> float:
     state = page.evaluate("({ready: LocalSynth.ready, ms: LocalSynth.readyMs, errors: LocalSynth.errors})")
     assert state["ready"], f"the app failed to start: {state['errors']}"
     return state["ms"] / 1000.0
+
+
+PAGES = {"prepare": "1 Prepare", "risk": "2 Risk", "synthesize": "3 Synthesize", "evaluate": "4 Evaluate",
+         "explore": "5 Explore", "export": "6 Export"}
+
+
+def goto_page(page, name: str):
+    """Click the tab of a workflow page; returns the page container (``.ls-page-<name>``) once visible."""
+    page.locator(".bk-tab", has_text=PAGES[name]).first.click()
+    container = page.locator(f".ls-page-{name}").first
+    container.wait_for(state="visible", timeout=10000)
+    return container
