@@ -17,6 +17,7 @@ from typing import Iterator
 
 import numpy as np
 
+from ._np import bincount
 from .errors import InputError, ParameterError
 from .progress import Progress, ProgressCallback, as_progress
 from .table import Domain, EncodedTable
@@ -134,7 +135,7 @@ def scan(table: EncodedTable, length: int, progress: Progress | None = None) -> 
             space = len(p_attrs) * int(sizes[last])
             parent_attrs = p_attrs
         if space <= 4 * len(rows) + 4096:
-            counts_all = np.bincount(key, minlength=space)
+            counts_all = bincount(key, minlength=space)
             uniq = np.flatnonzero(counts_all)
             counts = counts_all[uniq]
             remap = np.zeros(space, dtype=np.int64)

@@ -56,6 +56,7 @@ from typing import Any, Iterable, Mapping
 import numpy as np
 import pandas as pd
 
+from ._np import bincount
 from .aggregate import (Aggregates, aggregate, check_length, check_resolution, key_lengths, max_key_length,
                         protect_k)
 from .errors import ParameterError
@@ -148,7 +149,7 @@ def _scalar_mean(values: np.ndarray) -> float:
 
 def _by_length(lengths: np.ndarray, L: int, weights: np.ndarray | None = None) -> np.ndarray:
     """Sum of ``weights`` (or count) per length 1..L, as an array of size L."""
-    out = np.bincount(lengths, weights=weights, minlength=L + 1)[1:L + 1]
+    out = bincount(lengths, weights=weights, minlength=L + 1)[1:L + 1]
     return out if weights is not None else out.astype(np.int64)
 
 
@@ -338,11 +339,11 @@ def compare(original: Aggregates, target: Aggregates, resolution: int, *, kind: 
     bins = count_bins(int(tc.max()) if n_t else 0)
     bucket = np.searchsorted(bins, pt, side="left")
     nb = len(bins)
-    b_size = np.bincount(bucket, minlength=nb)
-    b_pres = _mean(np.bincount(bucket, weights=preservation, minlength=nb), b_size)
-    b_len = _mean(np.bincount(bucket, weights=plen.astype(np.float64), minlength=nb), b_size)
-    b_cnt = _mean(np.bincount(bucket, weights=pt, minlength=nb), b_size)
-    b_err = _mean(np.bincount(bucket, weights=prop_err, minlength=nb), b_size)
+    b_size = bincount(bucket, minlength=nb)
+    b_pres = _mean(bincount(bucket, weights=preservation, minlength=nb), b_size)
+    b_len = _mean(bincount(bucket, weights=plen.astype(np.float64), minlength=nb), b_size)
+    b_cnt = _mean(bincount(bucket, weights=pt, minlength=nb), b_size)
+    b_err = _mean(bincount(bucket, weights=prop_err, minlength=nb), b_size)
     by_count = pd.DataFrame({"bin": bins, "size": b_size.astype(np.int64), "mean_preservation": b_pres,
                              "mean_length": b_len, "mean_count": b_cnt, "mean_proportional_error": b_err})
     nonempty = b_size > 0
@@ -398,7 +399,7 @@ def compare(original: Aggregates, target: Aggregates, resolution: int, *, kind: 
 def _densify(key: np.ndarray, space: int) -> tuple[np.ndarray, int]:
     """Dense ids 0..n-1 of the distinct values of ``key`` (values < ``space``), and n."""
     if space <= 4 * len(key) + 65536:
-        present = np.bincount(key, minlength=space) > 0
+        present = bincount(key, minlength=space) > 0
         remap = np.cumsum(present) - 1
         return remap[key], int(present.sum())
     uniq, inv = np.unique(key, return_inverse=True)
@@ -445,8 +446,8 @@ def marginal_errors(sensitive: EncodedTable, synthetic: EncodedTable,
             space = n_prefix * int(radices[last])
             if space > 4 * len(key) + 65536:
                 key, space = _densify(key, space)
-            cs = np.bincount(key[:n_s], minlength=space)
-            cy = np.bincount(key[n_s:], minlength=space)
+            cs = bincount(key[:n_s], minlength=space)
+            cy = bincount(key[n_s:], minlength=space)
             cells = (cs > 0) | (cy > 0)
             if not cells.any():
                 errors.append(0.0)
@@ -502,8 +503,8 @@ def k_marginal_score(real: pd.DataFrame, synthetic: pd.DataFrame, columns: Itera
     else:
         gr, gs, n_groups = np.zeros(n_r, np.int64), np.zeros(n_s, np.int64), 1
     within = "PUMA" in cols and group_mode == "within"
-    size_r = np.bincount(gr, minlength=n_groups).astype(np.float64)
-    size_s = np.bincount(gs, minlength=n_groups).astype(np.float64)
+    size_r = bincount(gr, minlength=n_groups).astype(np.float64)
+    size_s = bincount(gs, minlength=n_groups).astype(np.float64)
     if within:
         denom_r, denom_s = np.maximum(size_r, 1.0), np.maximum(size_s, 1.0)
     else:
@@ -518,11 +519,11 @@ def k_marginal_score(real: pd.DataFrame, synthetic: pd.DataFrame, columns: Itera
         ks = (gs * na + as_) * nb + bs
         uniq, inv = np.unique(np.concatenate([kr, ks]), return_inverse=True)
         inv = inv.reshape(-1)
-        cr = np.bincount(inv[:n_r], minlength=len(uniq)).astype(np.float64)
-        cs = np.bincount(inv[n_r:], minlength=len(uniq)).astype(np.float64)
+        cr = bincount(inv[:n_r], minlength=len(uniq)).astype(np.float64)
+        cs = bincount(inv[n_r:], minlength=len(uniq)).astype(np.float64)
         group = uniq // (na * nb)
         diff = np.abs(cr / denom_r[group] - cs / denom_s[group])
-        total += np.bincount(group, weights=diff, minlength=n_groups)
+        total += bincount(group, weights=diff, minlength=n_groups)
     mean_dist = total / len(pairs)
     if within:
         present = size_r > 0

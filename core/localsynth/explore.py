@@ -35,6 +35,7 @@ from typing import Iterable, Mapping, Sequence
 import numpy as np
 import pandas as pd
 
+from ._np import bincount, repeat
 from .aggregate import Aggregates, max_key_length, pack
 from .errors import ParameterError
 from .table import EncodedTable
@@ -177,7 +178,7 @@ class Explorer:
             col = codes[:, c]
             other = self._others(masks, c)
             vals = col if other is None else col[other]
-            syn = np.bincount(vals[vals >= 0], minlength=size).astype(np.int64)
+            syn = bincount(vals[vals >= 0], minlength=size).astype(np.int64)
             n_other = sum(1 for k in sel if k != c)
             a_val = np.zeros(size, dtype=np.int64)
             a_known = np.zeros(size, dtype=bool)
@@ -185,7 +186,7 @@ class Explorer:
                 prod = self._product(sel, c)                               # (m, n_other)
                 m = len(prod)
                 mine = np.arange(size, dtype=np.int64) + self.domain.offsets[c]
-                attrs = np.concatenate([np.repeat(mine, m)[:, None], np.tile(prod, (size, 1))], axis=1)
+                attrs = np.concatenate([repeat(mine, m)[:, None], np.tile(prod, (size, 1))], axis=1)
                 found, ok = self._released(attrs)
                 a_val = found.reshape(size, m).sum(axis=1)
                 a_known = ok.reshape(size, m).all(axis=1)

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from ._np import bincount
 from .aggregate import check_length, check_resolution, scan
 from .progress import Progress, ProgressCallback, as_progress
 from .table import EncodedTable
@@ -78,8 +79,8 @@ def assess_risk(table: EncodedTable, resolution: int, length: int,
     by_length = pd.DataFrame(rows)
 
     ids = table.attribute_ids()
-    counts = np.bincount(ids[ids >= 0], minlength=table.domain.n_attributes)
-    linked = np.bincount(ids[in_rare & (ids >= 0)], minlength=table.domain.n_attributes)
+    counts = bincount(ids[ids >= 0], minlength=table.domain.n_attributes)
+    linked = bincount(ids[in_rare & (ids >= 0)], minlength=table.domain.n_attributes)
     dom = table.domain
     attrs = np.flatnonzero(linked)
     source = [dom.multi_value[dom.columns[c]].source if dom.columns[c] in dom.multi_value else dom.columns[c]

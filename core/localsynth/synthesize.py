@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from ._np import bincount
 from .aggregate import Aggregates, aggregate, check_length, check_resolution, protect_k
 from .errors import ParameterError
 from .progress import Progress, ProgressCallback, as_progress
@@ -213,7 +214,7 @@ def summarize_columns(table: EncodedTable, top: int = 3) -> pd.DataFrame:
         codes = table.codes[:, c]
         present = codes[codes != ABSENT]
         labels = table.domain.labels[c]
-        counts = np.bincount(present, minlength=len(labels)) if len(labels) else np.zeros(0, dtype=np.int64)
+        counts = bincount(present, minlength=len(labels)) if len(labels) else np.zeros(0, dtype=np.int64)
         order = np.lexsort((np.arange(len(counts)), -counts))[:top]
         common = ", ".join(f"{labels[i]} ({counts[i]:,})" for i in order if counts[i] > 0)
         distinct = int((counts > 0).sum())

@@ -14,6 +14,8 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
+from ._np import bincount, repeat
+
 ABSENT = -1
 
 
@@ -40,7 +42,7 @@ class Domain:
         np.cumsum(sizes, out=offsets[1:])
         object.__setattr__(self, "sizes", sizes)
         object.__setattr__(self, "offsets", offsets)
-        attr_column = np.repeat(np.arange(len(sizes), dtype=np.int64), sizes)
+        attr_column = repeat(np.arange(len(sizes), dtype=np.int64), sizes)
         object.__setattr__(self, "attr_column", attr_column)
         object.__setattr__(self, "attr_code", np.arange(offsets[-1], dtype=np.int64) - offsets[attr_column])
 
@@ -103,7 +105,7 @@ class EncodedTable:
     def attribute_counts(self) -> np.ndarray:
         """Number of records holding each attribute (indexed by global id)."""
         ids = self.attribute_ids()
-        return np.bincount(ids[ids >= 0], minlength=self.domain.n_attributes)
+        return bincount(ids[ids >= 0], minlength=self.domain.n_attributes)
 
     def with_codes(self, codes: np.ndarray, name: str | None = None) -> "EncodedTable":
         return EncodedTable(codes, self.domain, name or self.name)
