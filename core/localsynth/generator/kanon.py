@@ -12,6 +12,7 @@ the others draw again, so availability and the k rule hold exactly, as in the se
 
 from __future__ import annotations
 
+import itertools
 import math
 
 import numpy as np
@@ -23,7 +24,9 @@ from ..table import ABSENT, EncodedTable
 from .base import Synthesizer, finish, group_rank, make_rng, weighted_choice
 from .partials import Partials, RecordIndex
 
-_BATCH = 1024
+_BATCH = 4096
+_CELL_ROUNDS = 4
+_CELLS_PER_ROUND = 8
 _SEED_BLOCK = 8192
 
 
@@ -129,62 +132,153 @@ def _draw_with_bounds(ctx, partials, pid, active, cand_ids, bound, alive, exact,
     return chosen
 
 
+def _ragged_choice(owner: np.ndarray, weight: np.ndarray, n_owners: int, rng) -> np.ndarray:
+    """For each owner (``owner`` ascending), the position in the arrays of one item drawn with
+    probability proportional to its integer weight; -1 when an owner has no positive weight."""
+    weight = np.asarray(weight, dtype=np.int64)
+    total = np.bincount(owner, weights=weight, minlength=n_owners).astype(np.int64)
+    cum = np.cumsum(weight)
+    ends = np.cumsum(total)
+    base = ends - total
+    draw = np.floor(rng.random(n_owners) * total).astype(np.int64)
+    pos = np.searchsorted(cum, base + draw, side="right")
+    return np.where(total > 0, np.minimum(pos, max(len(weight) - 1, 0)), -1)
+
+
 def _consolidate(ctx: _Context, available: np.ndarray, rng, progress: Progress,
                  cap=None) -> np.ndarray:
-    """Build new records from the attributes still ``available`` (reference 4.4)."""
-    m = ctx.table.domain.n_columns
-    available = available.copy()
-    available[ctx.counts < ctx.k] = 0
-    available = np.maximum(available, 0)
+    """Build new records from the attributes still ``available`` (reference 4.4).
+
+    A batch of records grows in lock-step. Each step draws, for every record, an attribute with weight
+    ``count(record-so-far ∪ {a})`` among the attributes still available, of a free column, with count
+    ≥ k (and, with an oversampling cap, not rejected for this record): on the first step from the known
+    single-attribute counts; on small partials from an exact histogram of their matching records; on
+    large partials by drawing uniform (matching record, column) cells until one holds an eligible
+    attribute — which picks ``a`` with probability proportional to its count, exactly — falling back to
+    the exact histogram after a few fruitless rounds. When several records of a batch pick an attribute
+    with too little availability left, the first ones (in batch order) keep it and the others draw
+    again, so availability and the k rule hold exactly.
+    """
+    m, A, k = ctx.table.domain.n_columns, ctx.A, ctx.k
+    available = np.maximum(available.copy(), 0)
+    available[ctx.counts < k] = 0
     initial = int(available.sum())
     mean_len = max(1.0, float((ctx.codes >= 0).sum()) / max(ctx.table.n_records, 1))
     batches = []
-    all_attrs = np.arange(ctx.A, dtype=np.int64)
     while available.sum() > 0:
         R = int(min(_BATCH, max(1, math.ceil(available.sum() / mean_len))))
         out = np.full((R, m), ABSENT, dtype=np.int32)
+        banned = np.zeros((R, A), dtype=bool) if cap is not None else None   # rejected by the cap
+        tries = np.zeros(R, dtype=np.int64)
         active = np.arange(R)
         pid = np.zeros(R, dtype=np.int64)
-        partials = Partials.root(ctx.table.n_records)
+        partials = ctx.root()
+        first = True
         while len(active):
-            cand = np.broadcast_to(all_attrs, (len(active), ctx.A))
-            w = partials.counts_for(ctx.ids, ctx.A, pid, cand)
-            w[w < ctx.k] = 0
-            w[:, available <= 0] = 0
-            taken = out[active] != ABSENT                                   # (r, m) columns already set
-            w[np.repeat(taken, ctx.table.domain.sizes, axis=1)] = 0
-            if cap is not None:
-                w = cap.filter(out, active, w)
             chosen = np.full(len(active), -1, dtype=np.int64)
             pending = np.arange(len(active))
             while len(pending):
-                choice = weighted_choice(w[pending], rng)
-                has = choice >= 0
-                pending, choice = pending[has], choice[has]
+                pick = _draw_available(ctx, partials, pid[pending], active[pending], out, available,
+                                       banned, rng, first)
+                has = pick >= 0
+                pending, pick = pending[has], pick[has]
                 if not len(pending):
                     break
-                rank = group_rank(choice)
-                accept = rank < available[choice]
-                acc = pending[accept]
-                chosen[acc] = choice[accept]
-                np.subtract.at(available, choice[accept], 1)
-                pending = pending[~accept]
-                w[np.ix_(pending, np.flatnonzero(available <= 0))] = 0
-            ok = chosen >= 0
-            active, pid, chosen = active[ok], pid[ok], chosen[ok]
+                rank = group_rank(pick)
+                ok = rank < available[pick]
+                if cap is not None:
+                    capped, conflict = cap.check(out, active[pending], pick, ok)
+                    banned[active[pending[capped]], pick[capped]] = True
+                    tries[active[pending[capped]]] += 1
+                    closed = np.zeros(len(pending), bool)
+                    closed[capped] = tries[active[pending[capped]]] >= cap.tries
+                    ok &= ~capped & ~conflict
+                    tries[active[pending[ok]]] = 0
+                    acc = pending[ok]
+                    chosen[acc] = pick[ok]
+                    np.subtract.at(available, pick[ok], 1)
+                    cap.record(out, active[acc], pick[ok])
+                    pending = pending[~ok & ~closed]
+                else:
+                    acc = pending[ok]
+                    chosen[acc] = pick[ok]
+                    np.subtract.at(available, pick[ok], 1)
+                    pending = pending[~ok]
+            first = False
+            has = chosen >= 0
+            active, pid, chosen = active[has], pid[has], chosen[has]
             if not len(active):
                 break
-            col = ctx.attr_column[chosen]
-            out[active, col] = ctx.attr_code[chosen]
-            if cap is not None:
-                cap.record(out, active, chosen)
-            partials, pid = ctx.narrow(partials, pid, chosen)
+            out[active, ctx.attr_column[chosen]] = ctx.attr_code[chosen]
+            partials, pid = partials.narrow(pid, chosen)
+            progress.check()
         out = out[(out != ABSENT).any(axis=1)]
         if not len(out):
             break  # nothing could be placed: the rest of the availability is unusable
+        mean_len = max(1.0, float((out != ABSENT).sum()) / len(out))
         batches.append(out)
         progress(1.0 - available.sum() / max(initial, 1), "consolidating leftover attributes")
     return np.concatenate(batches) if batches else np.zeros((0, m), dtype=np.int32)
+
+
+def _draw_available(ctx: _Context, partials: Partials, pid, recs, out, available, banned, rng,
+                    at_root: bool) -> np.ndarray:
+    """One eligible attribute per record (weight = count of record-so-far ∪ {a}), -1 when none."""
+    k, A, m = ctx.k, ctx.A, ctx.table.domain.n_columns
+    pick = np.full(len(recs), -1, dtype=np.int64)
+    ok_attr = (available > 0) & (ctx.counts >= k)
+    if at_root:
+        # Every record is empty: weight = the single-attribute count.
+        cand = np.flatnonzero(ok_attr)
+        if not len(cand):
+            return pick
+        if banned is None or not banned[recs][:, cand].any():
+            cum = np.cumsum(ctx.counts[cand])
+            return cand[np.searchsorted(cum, np.floor(rng.random(len(recs)) * cum[-1]), side="right")]
+        w = np.where(banned[recs][:, cand], 0, ctx.counts[cand][None, :])
+        choice = weighted_choice(w, rng)
+        return np.where(choice >= 0, cand[np.maximum(choice, 0)], -1)
+    free = out[recs] == ABSENT                                           # (r, m)
+    todo = np.flatnonzero(partials.sizes[pid] > ctx.index.small)
+    exact_needed = np.flatnonzero(partials.sizes[pid] <= ctx.index.small)
+    # Large partials: uniform cells (record of the partial, column) until one is eligible.
+    for _ in range(_CELL_ROUNDS):
+        if not len(todo):
+            break
+        n_draw = _CELLS_PER_ROUND
+        p = np.repeat(pid[todo], n_draw)
+        size = partials.sizes[p]
+        row = partials.sample_rows(p, np.floor(rng.random(len(p)) * size).astype(np.int64))
+        col = (rng.random(len(p)) * m).astype(np.int64)
+        a = ctx.ids[row, col]
+        rec_rep = np.repeat(recs[todo], n_draw)
+        good = (a >= 0) & free[np.repeat(todo, n_draw), col]
+        good &= ok_attr[np.maximum(a, 0)]
+        if banned is not None:
+            good &= ~banned[rec_rep, np.maximum(a, 0)]
+        good = good.reshape(len(todo), n_draw)
+        any_good = good.any(axis=1)
+        first = good.argmax(axis=1)
+        cand_rec = np.flatnonzero(any_good)
+        a_first = a.reshape(len(todo), n_draw)[cand_rec, first[cand_rec]]
+        cnt = partials.pair_counts_shared(pid[todo[cand_rec]], a_first)
+        accept = cnt >= k
+        pick[todo[cand_rec[accept]]] = a_first[accept]
+        done = np.zeros(len(todo), bool)
+        done[cand_rec[accept]] = True
+        todo = todo[~done]
+    exact_needed = np.concatenate([exact_needed, todo])
+    if len(exact_needed):
+        owner, a, cnts = partials.histograms(pid[exact_needed])
+        e_recs = recs[exact_needed]
+        good = (cnts >= k) & ok_attr[a] & free[exact_needed[owner], ctx.attr_column[a]]
+        if banned is not None:
+            good &= ~banned[e_recs[owner], a]
+        owner, a, w = owner[good], a[good], cnts[good]
+        pos = _ragged_choice(owner, w, len(exact_needed), rng)
+        if len(a):
+            pick[exact_needed] = np.where(pos >= 0, a[np.maximum(pos, 0)], -1)
+    return pick
 
 
 def _suppress(ctx: _Context, codes: np.ndarray, rng) -> np.ndarray:
@@ -224,11 +318,9 @@ class RowSeeded(Synthesizer):
         rng, prog = make_rng(seed), as_progress(progress)
         ctx = _Context(self.table_, self.resolution)
         grown = _grow_from_seeds(ctx, self.table_.codes, rng, prog.slice(0.0, 0.5))
-        seeded = ctx.ids[(grown == ABSENT) & (ctx.ids >= 0)]
         placed = np.bincount(ctx.ids[(grown != ABSENT)], minlength=ctx.A)
         available = ctx.targets - placed
         extra = _consolidate(ctx, available, rng, prog.slice(0.5, 0.8))
-        del seeded
         codes = _suppress(ctx, np.concatenate([grown, extra]), rng)
         prog.slice(0.8, 1.0)(1.0, "done")
         return finish(codes, self.table_, rng, "synthetic")
@@ -262,7 +354,7 @@ class ValueSeeded(Synthesizer):
         if self.oversampling_ratio is not None:
             from ..aggregate import aggregate, protect_k
             protected = protect_k(aggregate(self.table_, self.length, prog.slice(0.0, 0.2)), self.resolution)
-            cap = _OversamplingCap(protected, self.oversampling_ratio, ctx)
+            cap = _OversamplingCap(protected, self.oversampling_ratio, self.oversampling_tries, ctx)
         # Availability = the rounded-down counts (the reference starts from 2P − c with oversampling
         # control, quirk 9; we aim at P itself).
         records = _consolidate(ctx, ctx.targets.copy(), rng, prog.slice(0.2, 0.9), cap)
@@ -272,53 +364,75 @@ class ValueSeeded(Synthesizer):
 
 
 class _OversamplingCap:
-    """Reject an attribute when a combination (≤ L) of the record it completes would exceed its
-    protected count × (1 + ratio) in the synthetic data so far (reference 4.4 step 5)."""
+    """Reject an attribute for a record when a combination (≤ L) of the record it completes would exceed
+    its protected count × (1 + ratio) in the synthetic data so far (reference 4.4 step 5); after
+    ``tries`` consecutive rejections the record is closed. Vectorised over (record, attribute) pairs.
 
-    def __init__(self, protected: Aggregates, ratio: float, ctx: _Context):
+    Records of a batch are checked together: a pair that would only exceed a cap because of pairs
+    earlier in the batch (counted even if those are dropped for other reasons) draws again, so the cap
+    is never exceeded."""
+
+    def __init__(self, protected: Aggregates, ratio: float, tries: int, ctx: _Context):
         self.agg = protected
-        self.limit = np.floor(protected.counts * (1.0 + ratio)).astype(np.int64)
+        self.limit = np.floor(protected.counts * (1.0 + ratio) + 1e-9).astype(np.int64)
         self.synth = np.zeros(len(protected), dtype=np.int64)
         self.r = radix(protected.domain)
         self.L = protected.length
+        self.tries = tries
         self.offsets = ctx.table.domain.offsets[:-1]
+        self._combos_cache: dict[tuple[int, int], np.ndarray] = {}
 
-    def _subkeys(self, record_ids: np.ndarray, cand: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Keys of the combinations {cand} ∪ S, S ⊆ record, |S| < L, for one record; and their owner."""
-        import itertools
-        present = record_ids[record_ids >= 0]
-        keys, owner = [], []
-        for size in range(0, min(self.L - 1, len(present)) + 1):
-            for subset in itertools.combinations(present.tolist(), size):
-                combo = np.empty((len(cand), size + 1), dtype=np.int64)
-                combo[:, :size] = subset
-                combo[:, size] = cand
-                combo.sort(axis=1)
-                keys.append(pack(combo, self.r))
-                owner.append(np.arange(len(cand)))
-        return np.concatenate(keys), np.concatenate(owner)
+    def _positions(self, t: int, size: int) -> np.ndarray:
+        key = (t, size)
+        if key not in self._combos_cache:
+            combos = list(itertools.combinations(range(t), size))
+            self._combos_cache[key] = np.array(combos, dtype=np.int64).reshape(len(combos), size)
+        return self._combos_cache[key]
 
-    def filter(self, out, active, w):
-        for i, rec in enumerate(active):
-            cand = np.flatnonzero(w[i] > 0)
-            if not len(cand):
-                continue
-            ids = np.where(out[rec] >= 0, out[rec].astype(np.int64) + self.offsets, -1)
-            keys, owner = self._subkeys(ids, cand)
-            idx = self.agg.index(keys)
-            found = idx >= 0
-            over = np.zeros(len(cand), dtype=bool)
-            over[owner[found]] |= self.synth[idx[found]] + 1 > self.limit[idx[found]]
-            w[i, cand[over]] = 0
-        return w
+    def _combos(self, out: np.ndarray, recs: np.ndarray, attrs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(pair, aggregate index) for every combination {a} ∪ S, S ⊆ record, |S| < L, that is in the
+        protected aggregates."""
+        rec = out[recs]
+        ids = np.where(rec >= 0, rec.astype(np.int64) + self.offsets, np.iinfo(np.int64).max)
+        ids.sort(axis=1)                                     # present attributes first, ascending
+        t_all = (rec >= 0).sum(axis=1)
+        owners, idxs = [], []
+        for t in np.unique(t_all):
+            grp = np.flatnonzero(t_all == t)
+            for size in range(0, min(self.L - 1, int(t)) + 1):
+                pos = self._positions(int(t), size)           # (C, size)
+                combo = np.empty((len(grp), len(pos), size + 1), dtype=np.int64)
+                combo[:, :, :size] = ids[grp][:, pos]
+                combo[:, :, size] = attrs[grp][:, None]
+                combo.sort(axis=2)
+                keys = pack(combo.reshape(-1, size + 1), self.r)
+                idx = self.agg.index(keys)
+                found = idx >= 0
+                owners.append(np.repeat(grp, len(pos))[found])
+                idxs.append(idx[found])
+        if not owners:
+            return np.zeros(0, np.int64), np.zeros(0, np.int64)
+        return np.concatenate(owners), np.concatenate(idxs)
 
-    def record(self, out, active, chosen):
-        for rec, a in zip(active, chosen):
-            ids = np.where(out[rec] >= 0, out[rec].astype(np.int64) + self.offsets, -1)
-            ids[ids == a] = -1
-            keys, _ = self._subkeys(ids, np.array([a]))
-            idx = self.agg.index(keys)
-            np.add.at(self.synth, idx[idx >= 0], 1)
+    def check(self, out, recs, attrs, ok):
+        """Per pair: capped (over a limit on its own) and conflict (over only with earlier pairs)."""
+        owner, idx = self._combos(out, recs, attrs)
+        over = self.synth[idx] + 1 > self.limit[idx]
+        capped = np.zeros(len(recs), dtype=bool)
+        capped[owner[over]] = True
+        live = (ok & ~capped)[owner]
+        conflict = np.zeros(len(recs), dtype=bool)
+        if live.any():
+            o, i = owner[live], idx[live]
+            order = np.argsort(o, kind="stable")
+            o, i = o[order], i[order]
+            rank = group_rank(i)
+            conflict[o[self.synth[i] + rank + 1 > self.limit[i]]] = True
+        return capped, conflict
+
+    def record(self, out, recs, attrs):
+        _, idx = self._combos(out, recs, attrs)
+        np.add.at(self.synth, idx, 1)
 
 
 class Unseeded(Synthesizer):

@@ -119,6 +119,34 @@ class Partials:
         self.rows = rows
         self.starts = starts
         self.sizes = np.concatenate([bit_sizes, np.diff(starts)]).astype(np.int64)
+        self._cum = None
+
+    def sample_rows(self, pid: np.ndarray, rank: np.ndarray) -> np.ndarray:
+        """The ``rank[i]``-th record (0-based, ascending) of partial ``pid[i]`` (rank < size)."""
+        pid = np.asarray(pid, dtype=np.int64)
+        rank = np.asarray(rank, dtype=np.int64)
+        out = np.empty(len(pid), dtype=np.int64)
+        lst = np.flatnonzero(pid >= self.n_bits)
+        out[lst] = self.rows[self.starts[pid[lst] - self.n_bits] + rank[lst]]
+        den = np.flatnonzero(pid < self.n_bits)
+        if len(den):
+            W = self.index.W
+            if self._cum is None:
+                pc = np.bitwise_count(self.bits).ravel() if hasattr(np, "bitwise_count") else \
+                    np.array([_popcount_rows(w[:, None])[0] for w in self.bits.ravel()], dtype=np.int64)
+                self._cum = np.cumsum(pc, dtype=np.int64)
+            cum = self._cum
+            p = pid[den]
+            base = np.where(p > 0, cum[np.maximum(p * W - 1, 0)], 0)
+            target = base + rank[den]
+            flat = np.searchsorted(cum, target, side="right")
+            word = self.bits.ravel()[flat]
+            within = target - (cum[flat] - np.bitwise_count(word).astype(np.int64)) if hasattr(np, "bitwise_count") \
+                else target - (cum[flat] - _popcount_rows(word[:, None]))
+            onbits = np.unpackbits(word.astype("<u8").view(np.uint8).reshape(-1, 8), axis=1, bitorder="little")
+            pos = (np.cumsum(onbits, axis=1) > within[:, None]).argmax(axis=1)
+            out[den] = (flat - p * W) * 64 + pos
+        return out
 
     @classmethod
     def build(cls, index: RecordIndex, bits: np.ndarray, bit_sizes: np.ndarray | None,
@@ -239,14 +267,20 @@ class Partials:
             out[r, j] = self.pair_counts_shared(pid[r], cand[r, j])
         return out
 
-    def histograms(self, pids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Attribute histograms of the records matching each partial in ``pids``: sorted keys
-        ``local * A + attr`` (``local`` = position in ``pids``) and their counts."""
+    def histograms(self, pids: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Attribute histograms of the records matching each partial in ``pids`` (repeats allowed, counted
+        once): ``(position in pids, attribute, count)`` triples, positions ascending."""
         ix = self.index
-        rows, owner = self.list_rows(pids)
+        uniq, inverse = np.unique(np.asarray(pids, dtype=np.int64), return_inverse=True)
+        inverse = inverse.reshape(-1)
+        rows, owner = self.list_rows(uniq)
         a = ix.ids[rows]
-        key = (owner[:, None] * ix.A + a)[a >= 0]
-        return np.unique(key, return_counts=True)
+        keys, counts = np.unique((owner[:, None] * ix.A + a)[a >= 0], return_counts=True)
+        u_owner, u_attr = keys // ix.A, keys % ix.A
+        seg = np.searchsorted(u_owner, np.arange(len(uniq) + 1))
+        lens = np.diff(seg)[inverse]
+        idx = ragged_ranges(seg[:-1][inverse], lens)
+        return np.repeat(np.arange(len(pids)), lens), u_attr[idx], counts[idx]
 
     # ---- narrowing -----------------------------------------------------------------------------------
     def narrow(self, pid: np.ndarray, attr: np.ndarray) -> tuple["Partials", np.ndarray]:
