@@ -269,7 +269,7 @@ def _draw_available(ctx: _Context, partials: Partials, pid, recs, out, available
         todo = todo[~done]
     exact_needed = np.concatenate([exact_needed, todo])
     if len(exact_needed):
-        owner, a, cnts = partials.histograms(pid[exact_needed])
+        owner, a, cnts = partials.histograms(pid[exact_needed], ok_attr)
         e_recs = recs[exact_needed]
         good = (cnts >= k) & ok_attr[a] & free[exact_needed[owner], ctx.attr_column[a]]
         if banned is not None:
@@ -436,7 +436,15 @@ class _OversamplingCap:
 
 
 class Unseeded(Synthesizer):
-    """Records built column by column in random order from the sensitive distribution (reference 5.2)."""
+    """Records built column by column in random order from the sensitive distribution (reference 5.2).
+
+    For each column the reference weighs every value v by ``|rows(record-so-far ∪ {v})|`` when that is
+    ≥ k, and "leave blank" by the records whose value there is absent or rare (< k): weights that add up
+    to ``|rows(record-so-far)|``. Drawing one matching sensitive record uniformly and taking its value
+    (blank when absent or rare) has exactly these probabilities and costs one count per record and
+    column. Fix of reference quirk 10: after "blank" the record keeps matching the absent *and* rare
+    records it was weighed with (the reference keeps only the absent ones); all-blank records are
+    dropped."""
 
     name = "unseeded"
 
@@ -451,56 +459,62 @@ class Unseeded(Synthesizer):
         rng, prog = make_rng(seed), as_progress(progress)
         table = self.table_
         n = table.n_records if n is None else n
-        if not isinstance(n, (int, np.integer)) or n < 1:
+        if not isinstance(n, (int, np.integer)) or isinstance(n, bool) or n < 1:
             raise ParameterError(f"number of records must be a whole number ≥ 1, not {n!r}")
         ctx = _Context(table, self.resolution)
-        dom = table.domain
-        m = dom.n_columns
-        width = int(dom.sizes.max(initial=0))
-        cand_by_col = np.full((m, width), -1, dtype=np.int64)
-        for c in range(m):
-            cand_by_col[c, : dom.sizes[c]] = dom.offsets[c] + np.arange(dom.sizes[c])
+        m, k = table.domain.n_columns, ctx.k
+        offsets = table.domain.offsets[:-1]
+        col_codes = ctx.index.col_codes
+        nrec = table.n_records
         chunks = []
-        for lo in range(0, n, _BATCH):
-            R = min(_BATCH, n - lo)
+        for lo in range(0, n, _SEED_BLOCK):
+            R = min(_SEED_BLOCK, n - lo)
             out = np.full((R, m), ABSENT, dtype=np.int32)
             order = np.argsort(rng.random((R, m)), axis=1)            # each record's column order
             pid = np.zeros(R, dtype=np.int64)
-            partials = Partials.root(table.n_records)
+            partials = ctx.root()
             recs = np.arange(R)
             for t in range(m):
                 col = order[:, t]
-                cand = cand_by_col[col]
-                w = partials.counts_for(ctx.ids, ctx.A, pid, cand)
-                total = partials.sizes[pid]
-                rare = w < ctx.k
-                empty = total - np.where(rare, 0, w).sum(axis=1)       # absent rows plus rows of rare values
-                w[rare] = 0
-                choice = weighted_choice(np.concatenate([empty[:, None], w], axis=1), rng) - 1
-                # choice -1 = leave blank (or nothing matched), else index into the column's values
-                picked = choice >= 0
-                out[recs[picked], col[picked]] = choice[picked]
-                token = np.where(picked, cand[recs, np.maximum(choice, 0)], -(col + 1))
-                frequent = w > 0
-
-                def keep(q, rows, pairs, frequent=frequent, col=col, pid=pid, token=token):
-                    tok = pairs[q, 1]
-                    c_of = np.where(tok >= 0, ctx.attr_column[np.maximum(tok, 0)], -tok - 1)
-                    code = ctx.codes[rows, c_of]
-                    by_value = code == ctx.attr_code[np.maximum(tok, 0)]
-                    # Leaving the column blank keeps the rows whose value there is absent or rare (the
-                    # reference keeps only absent rows although it weighed both, quirk 10).
-                    rep = first_record[q]
-                    blank = (code < 0) | ~frequent[rep, np.maximum(code, 0)]
-                    return np.where(tok >= 0, by_value, blank)
-
-                pairs_key = np.stack([pid, token], axis=1)
-                _, first_idx, inverse = np.unique(pairs_key, axis=0, return_index=True, return_inverse=True)
-                first_record = first_idx
-                partials, pid = partials.refine(pid, token, keep)
+                rank = np.floor(rng.random(R) * partials.sizes[pid]).astype(np.int64)
+                row = partials.sample_rows(pid, rank)
+                code = col_codes[col * nrec + row]
+                attr = np.where(code >= 0, code.astype(np.int64) + offsets[col], -1)
+                has = np.flatnonzero(attr >= 0)
+                cnt = np.zeros(R, dtype=np.int64)
+                cnt[has] = partials.pair_counts_shared(pid[has], attr[has])
+                take = cnt >= k
+                out[recs[take], col[take]] = code[take]
+                if t == m - 1:
+                    break
+                # Records that took a value: narrow by it. Blank records: keep the absent and rare rows.
+                val = np.flatnonzero(take)
+                blank = np.flatnonzero(~take)
+                p_val, id_val = partials.narrow(pid[val], attr[val])
+                key, inv = np.unique(pid[blank] * m + col[blank], return_inverse=True)
+                inv = inv.reshape(-1)
+                b_pid, b_col = key // m, key % m
+                p_blank, id_blank = partials.refine(b_pid, self._blank_keep(ctx, b_col, k))
+                merged, map_val, map_blank = p_val.merge(p_blank)
+                new_pid = np.empty(R, dtype=np.int64)
+                new_pid[val] = map_val[id_val]
+                new_pid[blank] = map_blank[id_blank[inv]]
+                partials, pid = merged, new_pid
                 prog((lo + R * (t + 1) / m) / n, "sampling column values")
             chunks.append(out)
         codes = np.concatenate(chunks)
         prog(1.0, "done")
-        # All-blank records carry no information and are dropped (reference quirk 10).
         return finish(codes, table, rng, "synthetic")
+
+    @staticmethod
+    def _blank_keep(ctx: _Context, cols: np.ndarray, k: int):
+        """``keep(owner, rows)``: the record's value in column ``cols[owner]`` is absent or held by fewer
+        than k of the partial's records."""
+        n = ctx.table.n_records
+
+        def keep(owner, rows):
+            code = ctx.index.col_codes[cols[owner] * n + rows].astype(np.int64)
+            key = owner * (ctx.table.domain.sizes.max(initial=0) + 1) + code + 1
+            uniq, inv, cnt = np.unique(key, return_inverse=True, return_counts=True)
+            return (code < 0) | (cnt[inv.reshape(-1)] < k)
+        return keep

@@ -25,6 +25,8 @@ from .base import ragged_ranges
 
 _WORDS_PER_CHUNK = 1 << 21   # uint64 words per temporary block of AND + popcount
 _ONE = np.uint64(1)
+_DENSE_CELLS = 1 << 22       # partials × attributes in one dense histogram block
+_ROWS_PER_BLOCK = 1 << 18    # matching records listed per histogram block
 
 if hasattr(np, "bitwise_count"):                     # numpy ≥ 2.0 (Pyodide 0.27 ships 2.0)
     def _popcount_rows(x: np.ndarray) -> np.ndarray:
@@ -267,20 +269,44 @@ class Partials:
             out[r, j] = self.pair_counts_shared(pid[r], cand[r, j])
         return out
 
-    def histograms(self, pids: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    def histograms(self, pids: np.ndarray, attr_mask: np.ndarray | None = None
+                   ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Attribute histograms of the records matching each partial in ``pids`` (repeats allowed, counted
-        once): ``(position in pids, attribute, count)`` triples, positions ascending."""
+        once), restricted to attributes where ``attr_mask`` is true: ``(position in pids, attribute,
+        count)`` triples, positions ascending."""
         ix = self.index
         uniq, inverse = np.unique(np.asarray(pids, dtype=np.int64), return_inverse=True)
         inverse = inverse.reshape(-1)
-        rows, owner = self.list_rows(uniq)
-        a = ix.ids[rows]
-        keys, counts = np.unique((owner[:, None] * ix.A + a)[a >= 0], return_counts=True)
-        u_owner, u_attr = keys // ix.A, keys % ix.A
+        owners, attrs, counts = [], [], []
+        sizes = self.sizes[uniq]
+        csum = np.cumsum(sizes)
+        lo = 0
+        while lo < len(uniq):
+            # A block of partials whose dense (partials × attributes) histogram stays small.
+            hi = min(len(uniq), lo + max(1, _DENSE_CELLS // ix.A),
+                     max(lo + 1, int(np.searchsorted(csum, (csum[lo - 1] if lo else 0) + _ROWS_PER_BLOCK))))
+            rows, owner = self.list_rows(uniq[lo:hi])
+            a = ix.ids[rows]
+            keep = a >= 0 if attr_mask is None else attr_mask[np.maximum(a, 0)] & (a >= 0)
+            key = (owner[:, None] * ix.A + a)[keep]
+            cells = (hi - lo) * ix.A
+            if cells <= 8 * len(key) + 65536:
+                hist = np.bincount(key, minlength=cells)
+                keys = np.flatnonzero(hist)
+                cnt = hist[keys]
+            else:
+                keys, cnt = np.unique(key, return_counts=True)
+            owners.append(keys // ix.A + lo)
+            attrs.append(keys % ix.A)
+            counts.append(cnt)
+            lo = hi
+        u_owner = np.concatenate(owners) if owners else np.zeros(0, np.int64)
+        u_attr = np.concatenate(attrs) if attrs else np.zeros(0, np.int64)
+        u_count = np.concatenate(counts) if counts else np.zeros(0, np.int64)
         seg = np.searchsorted(u_owner, np.arange(len(uniq) + 1))
         lens = np.diff(seg)[inverse]
         idx = ragged_ranges(seg[:-1][inverse], lens)
-        return np.repeat(np.arange(len(pids)), lens), u_attr[idx], counts[idx]
+        return np.repeat(np.arange(len(pids)), lens), u_attr[idx], u_count[idx].astype(np.int64)
 
     # ---- narrowing -----------------------------------------------------------------------------------
     def narrow(self, pid: np.ndarray, attr: np.ndarray) -> tuple["Partials", np.ndarray]:
@@ -356,3 +382,17 @@ class Partials:
         new_ids[dense] = bit_ids
         new_ids[small] = list_ids
         return obj, new_ids
+
+    def merge(self, other: "Partials") -> tuple["Partials", np.ndarray, np.ndarray]:
+        """Both sets of partials in one object; returns it and the new ids of ``self``'s and ``other``'s."""
+        nb = self.n_bits + other.n_bits
+        bits = np.concatenate([self.bits, other.bits]) if other.n_bits else self.bits
+        n_self_lists = len(self.starts) - 1
+        rows = np.concatenate([self.rows, other.rows])
+        starts = np.concatenate([self.starts, other.starts[1:] + self.starts[-1]])
+        obj = Partials(self.index, bits, np.concatenate([self.sizes[: self.n_bits], other.sizes[: other.n_bits]]),
+                       rows, starts)
+        ids_self = np.concatenate([np.arange(self.n_bits), nb + np.arange(n_self_lists)])
+        ids_other = np.concatenate([self.n_bits + np.arange(other.n_bits),
+                                    nb + n_self_lists + np.arange(len(other.starts) - 1)])
+        return obj, ids_self, ids_other
