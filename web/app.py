@@ -177,6 +177,12 @@ def _hist(counts) -> str:
     return f'<div class="ls-hist">{bars}</div>'
 
 
+def _chart(fig, *css: str) -> pn.pane.Bokeh:
+    """A Bokeh figure as a pane; the CSS classes go on the figure's own element (tests find it there)."""
+    fig.css_classes = list(css)
+    return pn.pane.Bokeh(fig, sizing_mode="stretch_width")
+
+
 def hbar(labels, values, title: str, unit: str = "%", height_per: int = 22, color: str = "#5b8fd1"):
     """Horizontal bar chart, largest on top, with data labels."""
     labels = [str(l) for l in labels]
@@ -578,6 +584,8 @@ class LocalSynthApp:
             rows.append(f"<tr><td>{html.escape(col)}</td><td>{'numbers' if numeric else 'text'}</td>"
                         f'<td class="num">{present.nunique():,}</td><td class="num">{len(series) - len(present):,}</td>'
                         f"<td>{_hist(hist)}</td><td class='ls-note'>{html.escape(note)}</td></tr>")
+        if len(suggested_out) >= len(cols):
+            suggested_out = []  # never untick everything
         self.summary.object = ('<table class="ls-table"><thead><tr><th>column</th><th>type</th>'
                                '<th class="num">distinct</th><th class="num">empty</th><th>histogram</th>'
                                "<th>note</th></tr></thead><tbody>" + "".join(rows) + "</tbody></table>")
@@ -763,10 +771,9 @@ class LocalSynthApp:
         attrs = risk.linkable_attributes.head(15)
         if len(cols):
             self.risk_charts.objects = [
-                pn.pane.Bokeh(hbar(cols["column"], cols["percentage"], "Most linkable columns"),
-                              css_classes=["ls-risk-columns"], sizing_mode="stretch_width"),
-                pn.pane.Bokeh(hbar(attrs["attribute"], attrs["percentage"], "Most linkable attributes"),
-                              css_classes=["ls-risk-attributes"], sizing_mode="stretch_width")]
+                _chart(hbar(cols["column"], cols["percentage"], "Most linkable columns"), "ls-risk-columns"),
+                _chart(hbar(attrs["attribute"], attrs["percentage"], "Most linkable attributes"),
+                       "ls-risk-attributes")]
         else:
             self.risk_charts.objects = [_html(_message("No rare attribute combinations at this setting.", "ok"))]
         self.risk_by_length.object = _table(risk.by_length, numeric=set(risk.by_length.columns))
@@ -873,7 +880,8 @@ class LocalSynthApp:
         except Exception as exc:  # noqa: BLE001
             self._say(f"Check the settings: {self._error_text(exc, 'reading the settings')}", "error")
             return
-        run = Run(len(self.runs) + 1, params, fresh)
+        self._run_counter = getattr(self, "_run_counter", 0) + 1
+        run = Run(self._run_counter, params, fresh)
         run.cancel.on_click(lambda e, r=run: self._on_cancel(r))
         run.delete.on_click(lambda e, r=run: self._on_delete(r))
         self.runs.append(run)
@@ -1039,8 +1047,7 @@ class LocalSynthApp:
                 self.cmp_charts[i].objects = []
                 continue
             self.cmp_tables[i].object = _table(s.summary_frame())
-            self.cmp_charts[i].objects = [pn.pane.Bokeh(f, sizing_mode="stretch_width", css_classes=["ls-chart"])
-                                          for f in charts[i]]
+            self.cmp_charts[i].objects = [_chart(f, "ls-chart") for f in charts[i]]
 
     # ==== Explore =====================================================================================
     def _on_explore_run(self, *events) -> None:
@@ -1170,7 +1177,7 @@ class LocalSynthApp:
                 self._toggle(col, value)
 
         src.selected.on_change("indices", on_tap)
-        return pn.pane.Bokeh(fig, sizing_mode="stretch_width", css_classes=["ls-explore-chart"])
+        return _chart(fig, "ls-explore-chart")
 
     # ==== Export ======================================================================================
     def _on_export_run(self) -> None:
