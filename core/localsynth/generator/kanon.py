@@ -166,7 +166,10 @@ def _consolidate(ctx: _Context, available: np.ndarray, rng, progress: Progress,
     mean_len = max(1.0, float((ctx.codes >= 0).sum()) / max(ctx.table.n_records, 1))
     batches = []
     while available.sum() > 0:
-        R = int(min(_BATCH, max(1, math.ceil(available.sum() / mean_len))))
+        # A batch holds about 1/8 of the records the availability still allows, so that records of one
+        # batch rarely compete for the last units of an attribute (the reference builds one record at a
+        # time; lock-step records that split a scarce pair between them would end up shorter).
+        R = int(min(_BATCH, max(1, math.ceil(available.sum() / mean_len / 8))))
         out = np.full((R, m), ABSENT, dtype=np.int32)
         banned = np.zeros((R, A), dtype=bool) if cap is not None else None   # rejected by the cap
         tries = np.zeros(R, dtype=np.int64)
@@ -301,6 +304,12 @@ def _suppress(ctx: _Context, codes: np.ndarray, rng) -> np.ndarray:
     return codes
 
 
+def _nothing(table: EncodedTable, rng, prog: Progress) -> EncodedTable:
+    """A table without any present value yields no records."""
+    prog(1.0, "done")
+    return finish(np.zeros((0, table.domain.n_columns), dtype=np.int32), table, rng, "synthetic")
+
+
 class RowSeeded(Synthesizer):
     """Each sensitive record seeds one synthetic record built from its own values (reference 5.1)."""
 
@@ -316,6 +325,8 @@ class RowSeeded(Synthesizer):
     def sample(self, n=None, *, seed=0, progress: ProgressCallback | Progress | None = None) -> EncodedTable:
         _check_n(n, "Row-seeded")
         rng, prog = make_rng(seed), as_progress(progress)
+        if self.table_.domain.n_attributes == 0:
+            return _nothing(self.table_, rng, prog)
         ctx = _Context(self.table_, self.resolution)
         grown = _grow_from_seeds(ctx, self.table_.codes, rng, prog.slice(0.0, 0.5))
         placed = np.bincount(ctx.ids[(grown != ABSENT)], minlength=ctx.A)
@@ -349,6 +360,8 @@ class ValueSeeded(Synthesizer):
     def sample(self, n=None, *, seed=0, progress: ProgressCallback | Progress | None = None) -> EncodedTable:
         _check_n(n, "Value-seeded")
         rng, prog = make_rng(seed), as_progress(progress)
+        if self.table_.domain.n_attributes == 0:
+            return _nothing(self.table_, rng, prog)
         ctx = _Context(self.table_, self.resolution)
         cap = None
         if self.oversampling_ratio is not None:
@@ -461,6 +474,9 @@ class Unseeded(Synthesizer):
         n = table.n_records if n is None else n
         if not isinstance(n, (int, np.integer)) or isinstance(n, bool) or n < 1:
             raise ParameterError(f"number of records must be a whole number ≥ 1, not {n!r}")
+        if table.domain.n_attributes == 0:                      # n all-blank records, all dropped
+            prog(1.0, "done")
+            return finish(np.full((n, table.domain.n_columns), ABSENT, dtype=np.int32), table, rng, "synthetic")
         ctx = _Context(table, self.resolution)
         m, k = table.domain.n_columns, ctx.k
         offsets = table.domain.offsets[:-1]
