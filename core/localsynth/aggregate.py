@@ -161,6 +161,158 @@ def scan(table: EncodedTable, length: int, progress: Progress | None = None) -> 
         progress(1.0, "counted all combinations")
 
 
+@dataclass
+class CountedGroups:
+    """The combinations of one set of columns over one or more stacked tables (see :func:`scan_counts`)."""
+
+    columns: tuple[int, ...]
+    rows: np.ndarray                  # stacked records where every column of the set is present (ascending)
+    local: np.ndarray                 # group id per such record; groups are numbered in ascending key order
+    keys: np.ndarray | None           # combination key of each group (None when keys were not asked for)
+    counts: tuple[np.ndarray, ...]    # records per group, one array per source table
+    bounds: np.ndarray                # rows[bounds[i]:bounds[i + 1]] are the records of source table i
+
+
+_RADIX_LIMIT = 1 << 16  # numpy sorts ≤ 16-bit integers with a stable radix sort
+
+
+def _dense_groups(key: np.ndarray, code: np.ndarray, parent: np.ndarray | None, size: int, space: int):
+    """Dense ids of the distinct ``key`` values (``key = parent * size + code`` < ``space``), numbered in
+    ascending key order: (uniq keys, id per element, count per id)."""
+    n = len(key)
+    if space <= 4 * n + 4096:
+        counts_all = bincount(key, minlength=space)
+        uniq = np.flatnonzero(counts_all)
+        counts = counts_all[uniq]
+        remap = np.empty(space, dtype=np.int64)
+        remap[uniq] = np.arange(len(uniq), dtype=np.int64)
+        return uniq, remap[key], counts
+    if size <= _RADIX_LIMIT and space // size <= _RADIX_LIMIT and n:
+        # Two stable radix passes (code, then parent) instead of a comparison sort of the keys.
+        order = np.argsort(code.astype(np.uint16), kind="stable")
+        if parent is not None:
+            order = order[np.argsort(parent[order].astype(np.uint16), kind="stable")]
+        ks = key[order]
+        start = np.empty(n, dtype=bool)
+        start[0] = True
+        np.not_equal(ks[1:], ks[:-1], out=start[1:])
+        starts = np.flatnonzero(start)
+        counts = np.diff(np.append(starts, n))
+        local = np.empty(n, dtype=np.int64)
+        local[order] = np.cumsum(start) - 1
+        return ks[starts], local, counts
+    uniq, local, counts = np.unique(key, return_inverse=True, return_counts=True)
+    return uniq, local.reshape(-1).astype(np.int64, copy=False), counts.astype(np.int64, copy=False)
+
+
+def scan_counts(codes: np.ndarray, domain: Domain, length: int, *, splits: tuple[int, ...] = (),
+                with_keys: bool = True, progress: Progress | None = None) -> Iterator[CountedGroups]:
+    """Group stacked records by every set of at most ``length`` columns (shortest sets first, then in
+    lexicographic order of the columns), counting each group's records per source table.
+
+    ``codes`` are the rows of one or more tables over ``domain`` stacked on top of each other; ``splits``
+    are the row indices where the second, third, … table starts. Groups are the combinations present
+    in any of the tables, numbered in ascending key order within each column set (keys of different
+    sets interleave). ``with_keys=False`` skips the keys (for lengths whose keys do not fit in int64).
+    """
+    n, m = codes.shape
+    sizes = domain.sizes
+    offsets = domain.offsets
+    r = radix(domain)
+    col_codes = [np.ascontiguousarray(codes[:, c]).astype(np.int64) for c in range(m)]
+    edges = np.array([0, *splits, n], dtype=np.int64)
+    total = n_column_sets(m, length)
+    # Per prefix column set: (rows, group id per row, number of groups, group keys).
+    prefix: dict[tuple[int, ...], tuple[np.ndarray, np.ndarray, int, np.ndarray | None]] = {}
+    done = 0
+    current: tuple[int, ...] = ()
+    for cols in column_sets(m, length):
+        last = cols[-1]
+        size = int(sizes[last])
+        if len(cols) == 1:
+            rows = np.flatnonzero(col_codes[last] >= 0)
+            code = col_codes[last][rows]
+            key, parent, n_parent, p_keys = code, None, 1, None
+        else:
+            p_rows, p_local, n_parent, p_keys = prefix[cols[:-1]]
+            code = col_codes[last][p_rows]
+            keep = code >= 0
+            if keep.all():
+                rows, parent = p_rows, p_local
+            else:
+                rows, parent, code = p_rows[keep], p_local[keep], code[keep]
+            key = parent * size + code
+        uniq, local, counts = _dense_groups(key, code, parent, size, n_parent * size)
+        keys = None
+        if with_keys:
+            if p_keys is None:
+                keys = uniq + (offsets[last] + 1)
+            else:
+                g_parent, g_code = np.divmod(uniq, size)
+                keys = p_keys[g_parent] * r + (g_code + (offsets[last] + 1))
+        if len(edges) > 2:
+            bounds = np.searchsorted(rows, edges)
+            per_source = [bincount(local[bounds[i]:bounds[i + 1]], minlength=len(uniq))
+                          for i in range(len(edges) - 2)]
+            per_source.append(counts - sum(per_source))
+            counts_t = tuple(per_source)
+        else:
+            bounds = np.array([0, len(rows)], dtype=np.int64)
+            counts_t = (counts,)
+        if len(cols) < length:
+            prefix[cols] = (rows, local, len(uniq), keys)
+        # Column sets come in lexicographic order, so a prefix is finished once the next one starts.
+        if len(cols) > 1 and cols[:-1] != current:
+            prefix.pop(current, None)
+            current = cols[:-1]
+        yield CountedGroups(cols, rows, local, keys, counts_t, bounds)
+        done += 1
+        if progress is not None and done % 16 == 0:
+            progress(done / total, f"counting combinations of {len(cols)} columns")
+    if progress is not None:
+        progress(1.0, "counted all combinations")
+
+
+def check_aggregation_length(domain: Domain, length: int) -> int:
+    """``length`` capped at the number of columns; ParameterError when its keys do not fit in int64."""
+    length = min(check_length(length), domain.n_columns)
+    if length > max_key_length(domain):
+        raise ParameterError(f"aggregation limit {length} is too large for {domain.n_attributes} distinct "
+                             f"attribute values (at most {max_key_length(domain)}); lower L or bin/merge values")
+    return length
+
+
+def count_tables(tables: list[EncodedTable], length: int, progress: ProgressCallback | Progress | None = None,
+                 visit=None) -> tuple[np.ndarray, list[np.ndarray]]:
+    """Exact counts of every combination up to ``length`` in several tables over one domain, in one scan.
+
+    Returns the sorted keys of the combinations present in any table and, per table, the count of each
+    (0 where the table lacks it). ``visit(groups)`` is called with each :class:`CountedGroups` (e.g. to
+    assess risk during the same scan).
+    """
+    domain = tables[0].domain
+    if any(not t.domain.same_as(domain) for t in tables[1:]):
+        raise ParameterError("the tables must share one domain")
+    length = check_aggregation_length(domain, length)
+    codes = tables[0].codes if len(tables) == 1 else np.concatenate([t.codes for t in tables])
+    splits = tuple(np.cumsum([t.n_records for t in tables[:-1]]).tolist())
+    keys, counts = [], [[] for _ in tables]
+    for g in scan_counts(codes, domain, length, splits=splits, progress=as_progress(progress)):
+        if visit is not None:
+            visit(g)
+        keys.append(g.keys)
+        for acc, c in zip(counts, g.counts):
+            acc.append(c)
+    if not keys:
+        return np.zeros(0, np.int64), [np.zeros(0, np.int64) for _ in tables]
+    # Each column set's keys are ascending, but sets interleave (keys order by first attribute first):
+    # a stable sort merges the runs.
+    keys_a = np.concatenate(keys)
+    order = np.argsort(keys_a, kind="stable")
+    counts_a = [np.concatenate(c).astype(np.int64, copy=False)[order] for c in counts]
+    return keys_a[order], counts_a
+
+
 # ---- aggregates -------------------------------------------------------------------------------------
 @dataclass(frozen=True, eq=False)
 class Aggregates:
@@ -182,8 +334,9 @@ class Aggregates:
     meta: dict = field(default_factory=dict)
 
     def __post_init__(self):
-        order = np.argsort(self.keys, kind="stable")
-        if not np.all(order == np.arange(len(order))):
+        keys = np.asarray(self.keys)
+        if len(keys) > 1 and not bool(np.all(keys[1:] >= keys[:-1])):  # a stable sort would not move them
+            order = np.argsort(keys, kind="stable")
             object.__setattr__(self, "keys", np.asarray(self.keys, dtype=np.int64)[order])
             object.__setattr__(self, "counts", np.asarray(self.counts, dtype=np.int64)[order])
 
@@ -283,19 +436,9 @@ class Aggregates:
 
 def aggregate(table: EncodedTable, length: int, progress: ProgressCallback | Progress | None = None) -> Aggregates:
     """Exact counts of every combination of present values of length 1..``length``."""
-    length = check_length(length)
-    length = min(length, table.domain.n_columns)
-    if length > max_key_length(table.domain):
-        raise ParameterError(f"aggregation limit {length} is too large for {table.domain.n_attributes} distinct "
-                             f"attribute values (at most {max_key_length(table.domain)}); lower L or bin/merge values")
-    r = radix(table.domain)
-    keys, counts = [], []
-    for g in scan(table, length, as_progress(progress)):
-        keys.append(pack(g.attrs, r))
-        counts.append(g.counts)
-    keys_a = np.concatenate(keys) if keys else np.zeros(0, np.int64)
-    counts_a = np.concatenate(counts) if counts else np.zeros(0, np.int64)
-    return Aggregates(table.domain, length, keys_a, counts_a, table.n_records)
+    length = check_aggregation_length(table.domain, length)
+    keys, (counts,) = count_tables([table], length, progress)
+    return Aggregates(table.domain, length, keys, counts, table.n_records)
 
 
 def protect_k(aggregates: Aggregates, resolution: int) -> Aggregates:

@@ -12,7 +12,8 @@ import numpy as np
 import pandas as pd
 
 from ._np import bincount
-from .aggregate import check_length, check_resolution, scan
+from .aggregate import (CountedGroups, check_aggregation_length, check_length, check_resolution,
+                        count_tables, scan_counts)
 from .progress import Progress, ProgressCallback, as_progress
 from .table import EncodedTable
 
@@ -45,59 +46,121 @@ class RiskSummary:
                 f"{self.unique_percentage:.1f}% ({self.records_with_unique}) hold a unique one.")
 
 
+class _RiskScan:
+    """Accumulates the risk figures of one table from the column-set groups of a scan (source 0)."""
+
+    def __init__(self, table: EncodedTable, resolution: int, length: int):
+        self.table, self.k, self.L = table, resolution, length
+        n, m = table.codes.shape
+        self.first_unique = np.zeros(n, dtype=np.int64)  # shortest length with a unique combination (0 = none)
+        self.first_rare = np.zeros(n, dtype=np.int64)
+        self.in_rare = np.zeros((m, n), dtype=bool)      # record's value in column c is in a rare combination
+        self.rare_now = np.zeros(n, dtype=bool)          # rare / unique combination at the current length
+        self.unique_now = np.zeros(n, dtype=bool)
+        self.level = 1
+        self.stats = {l: [0, 0, 0] for l in range(1, length + 1)}  # combinations, rare, unique
+
+    def _close_level(self) -> None:
+        l = self.level
+        self.first_rare[self.rare_now & (self.first_rare == 0)] = l
+        self.first_unique[self.unique_now & (self.first_unique == 0)] = l
+        self.rare_now[:] = False
+        self.unique_now[:] = False
+
+    def add(self, g: CountedGroups) -> None:
+        l = len(g.columns)
+        while l > self.level:
+            self._close_level()
+            self.level += 1
+        counts = g.counts[0]
+        end = int(g.bounds[1])
+        if len(g.counts) > 1:  # groups of the other tables only are not combinations of this one
+            held = counts > 0
+            n_groups = int(held.sum())
+            rare_g = held & (counts < self.k)
+        else:
+            n_groups = len(counts)
+            rare_g = counts < self.k
+        unique_g = counts == 1
+        s = self.stats[l]
+        s[0] += n_groups
+        n_rare = int(rare_g.sum())
+        s[1] += n_rare
+        s[2] += int(unique_g.sum())
+        if n_rare == 0:
+            return
+        rows = g.rows[:end]
+        local = g.local[:end]
+        rare_rows = rows[rare_g[local]]
+        self.rare_now[rare_rows] = True
+        for c in g.columns:
+            self.in_rare[c, rare_rows] = True
+        self.unique_now[rows[unique_g[local]]] = True
+
+    def summary(self) -> "RiskSummary":
+        self._close_level()
+        table, k, L = self.table, self.k, self.L
+        n = table.n_records
+        first_unique, first_rare = self.first_unique, self.first_rare
+        # Records with a unique combination are reported as unique, not also as rare (reference 3.4).
+        only_rare = (first_rare > 0) & (first_unique == 0)
+        rows = []
+        for l in range(1, L + 1):
+            c, r, u = self.stats[l]
+            rows.append({"length": l, "combinations": c, "rare_combinations": r, "unique_combinations": u,
+                         "records_first_unique": int((first_unique == l).sum()),
+                         "records_first_rare": int((only_rare & (first_rare == l)).sum())})
+        by_length = pd.DataFrame(rows)
+
+        ids = table.attribute_ids()
+        counts = bincount(ids[ids >= 0], minlength=table.domain.n_attributes)
+        linked = bincount(ids[self.in_rare.T & (ids >= 0)], minlength=table.domain.n_attributes)
+        dom = table.domain
+        attrs = np.flatnonzero(linked)
+        source = [dom.multi_value[dom.columns[c]].source if dom.columns[c] in dom.multi_value else dom.columns[c]
+                  for c in dom.attr_column[attrs]]
+        value = [dom.multi_value[dom.columns[c]].value if dom.columns[c] in dom.multi_value
+                 else dom.labels[c][j] for c, j in zip(dom.attr_column[attrs], dom.attr_code[attrs])]
+        attributes = pd.DataFrame({"column": source, "value": value,
+                                   "attribute": [f"{s}:{v}" for s, v in zip(source, value)],
+                                   "records": counts[attrs], "linkable_records": linked[attrs],
+                                   "percentage": 100.0 * linked[attrs] / counts[attrs]})
+        attributes = attributes.sort_values(["percentage", "attribute"], ascending=[False, True], ignore_index=True)
+        # Column score: mean over the column's attributes that occur in a rare combination (reference 3.4;
+        # attributes never in a rare combination do not dilute it).
+        columns = (attributes.groupby("column", sort=False)["percentage"].mean().rename("percentage").reset_index()
+                   .sort_values(["percentage", "column"], ascending=[False, True], ignore_index=True))
+        return RiskSummary(k, L, n, int((first_unique > 0).sum()), int((first_rare > 0).sum()), by_length,
+                           attributes, columns)
+
+
 def assess_risk(table: EncodedTable, resolution: int, length: int,
                 progress: ProgressCallback | Progress | None = None) -> RiskSummary:
     """Scan all column sets up to ``length`` and mark records holding rare (< k) or unique combinations."""
     k = check_resolution(resolution)
     L = min(check_length(length), table.domain.n_columns)
-    n, m = table.codes.shape
-    first_unique = np.zeros(n, dtype=np.int64)   # shortest length with a unique combination (0 = none)
-    first_rare = np.zeros(n, dtype=np.int64)
-    in_rare = np.zeros((n, m), dtype=bool)       # record's value in this column is part of a rare combination
-    stats = {l: [0, 0, 0] for l in range(1, L + 1)}  # combinations, rare, unique
-    for g in scan(table, L, as_progress(progress)):
-        l = len(g.columns)
-        per_record = g.counts[g.local]
-        s = stats[l]
-        s[0] += len(g.counts)
-        s[1] += int((g.counts < k).sum())
-        s[2] += int((g.counts == 1).sum())
-        rare_rows = g.rows[per_record < k]
-        if len(rare_rows):
-            unique_rows = g.rows[per_record == 1]
-            first_rare[rare_rows[first_rare[rare_rows] == 0]] = l
-            first_unique[unique_rows[first_unique[unique_rows] == 0]] = l
-            in_rare[np.ix_(rare_rows, np.array(g.columns))] = True
-    # Records with a unique combination are reported as unique, not also as rare (reference 3.4).
-    only_rare = (first_rare > 0) & (first_unique == 0)
-    rows = []
-    for l in range(1, L + 1):
-        c, r, u = stats[l]
-        rows.append({"length": l, "combinations": c, "rare_combinations": r, "unique_combinations": u,
-                     "records_first_unique": int((first_unique == l).sum()),
-                     "records_first_rare": int((only_rare & (first_rare == l)).sum())})
-    by_length = pd.DataFrame(rows)
+    acc = _RiskScan(table, k, L)
+    for g in scan_counts(table.codes, table.domain, L, with_keys=False, progress=as_progress(progress)):
+        acc.add(g)
+    return acc.summary()
 
-    ids = table.attribute_ids()
-    counts = bincount(ids[ids >= 0], minlength=table.domain.n_attributes)
-    linked = bincount(ids[in_rare & (ids >= 0)], minlength=table.domain.n_attributes)
-    dom = table.domain
-    attrs = np.flatnonzero(linked)
-    source = [dom.multi_value[dom.columns[c]].source if dom.columns[c] in dom.multi_value else dom.columns[c]
-              for c in dom.attr_column[attrs]]
-    value = [dom.multi_value[dom.columns[c]].value if dom.columns[c] in dom.multi_value
-             else dom.labels[c][j] for c, j in zip(dom.attr_column[attrs], dom.attr_code[attrs])]
-    attributes = pd.DataFrame({"column": source, "value": value,
-                               "attribute": [f"{s}:{v}" for s, v in zip(source, value)],
-                               "records": counts[attrs], "linkable_records": linked[attrs],
-                               "percentage": 100.0 * linked[attrs] / counts[attrs]})
-    attributes = attributes.sort_values(["percentage", "attribute"], ascending=[False, True], ignore_index=True)
-    # Column score: mean over the column's attributes that occur in a rare combination (reference 3.4;
-    # attributes never in a rare combination do not dilute it).
-    columns = (attributes.groupby("column", sort=False)["percentage"].mean().rename("percentage").reset_index()
-               .sort_values(["percentage", "column"], ascending=[False, True], ignore_index=True))
-    return RiskSummary(k, L, n, int((first_unique > 0).sum()), int((first_rare > 0).sum()), by_length,
-                       attributes, columns)
+
+def aggregate_and_assess_risk(tables: list[EncodedTable], resolution: int, length: int,
+                              progress: ProgressCallback | Progress | None = None
+                              ) -> tuple[np.ndarray, list[np.ndarray], RiskSummary]:
+    """One scan for the exact aggregates of several tables over one domain and the risk of the first.
+
+    Returns the sorted keys of every combination (up to ``length``, capped at the number of columns)
+    present in any of the tables, each table's count of each key (0 where absent), and
+    ``assess_risk(tables[0], resolution, length)``. ``Aggregates(domain, L, keys[c > 0], c[c > 0], n)``
+    with ``c`` a table's counts equals ``aggregate(table, length)``. Raises ParameterError like
+    :func:`~localsynth.aggregate.aggregate` when the keys do not fit.
+    """
+    k = check_resolution(resolution)
+    L = check_aggregation_length(tables[0].domain, length)
+    acc = _RiskScan(tables[0], k, L)
+    keys, counts = count_tables(tables, L, progress, visit=acc.add)
+    return keys, counts, acc.summary()
 
 
 def column_removal_hints(table: EncodedTable, resolution: int, length: int, top: int = 3) -> pd.DataFrame:
