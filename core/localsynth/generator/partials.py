@@ -278,26 +278,34 @@ class Partials:
         uniq, inverse = np.unique(np.asarray(pids, dtype=np.int64), return_inverse=True)
         inverse = inverse.reshape(-1)
         owners, attrs, counts = [], [], []
+        if attr_mask is None:
+            space, to_attr = ix.A, np.arange(ix.A)
+            compact = np.append(np.arange(ix.A), -1)                 # index -1 (absent) -> -1
+        else:
+            to_attr = np.flatnonzero(attr_mask)
+            space = len(to_attr)
+            compact = np.full(ix.A + 1, -1, dtype=np.int64)
+            compact[to_attr] = np.arange(space)
         sizes = self.sizes[uniq]
         csum = np.cumsum(sizes)
         lo = 0
-        while lo < len(uniq):
+        while lo < len(uniq) and space:
             # A block of partials whose dense (partials × attributes) histogram stays small.
-            hi = min(len(uniq), lo + max(1, _DENSE_CELLS // ix.A),
+            hi = min(len(uniq), lo + max(1, _DENSE_CELLS // space),
                      max(lo + 1, int(np.searchsorted(csum, (csum[lo - 1] if lo else 0) + _ROWS_PER_BLOCK))))
             rows, owner = self.list_rows(uniq[lo:hi])
-            a = ix.ids[rows]
-            keep = a >= 0 if attr_mask is None else attr_mask[np.maximum(a, 0)] & (a >= 0)
-            key = (owner[:, None] * ix.A + a)[keep]
-            cells = (hi - lo) * ix.A
+            a = compact[ix.ids[rows]]                                 # (rows, m) compact ids, -1 = skip
+            keep = a >= 0
+            key = (owner[:, None] * space + a)[keep]
+            cells = (hi - lo) * space
             if cells <= 8 * len(key) + 65536:
                 hist = np.bincount(key, minlength=cells)
                 keys = np.flatnonzero(hist)
                 cnt = hist[keys]
             else:
                 keys, cnt = np.unique(key, return_counts=True)
-            owners.append(keys // ix.A + lo)
-            attrs.append(keys % ix.A)
+            owners.append(keys // space + lo)
+            attrs.append(to_attr[keys % space])
             counts.append(cnt)
             lo = hi
         u_owner = np.concatenate(owners) if owners else np.zeros(0, np.int64)
