@@ -975,30 +975,47 @@ class LocalSynthApp:
         return next((r for r in self.runs if r.number == number and r.finished), None)
 
     def _refresh_run_lists(self, select: Run | None = None) -> None:
+        """Update every run selector; each page is redrawn at most once, and only if its run changed."""
         options = self._finished_options()
         widgets = [self.eval_run, self.explore_run, self.export_run] + [rs for rs, _ in self.cmp]
-        for w in widgets:
-            old = w.value
-            w.options = options
-            if select is not None:
-                w.value = select.number
-            elif old in options.values():
-                w.value = old
-            elif options:
-                w.value = list(options.values())[-1]
+        self._batch = set()
+        try:
+            for w in widgets:
+                old = w.value
+                w.options = options
+                if select is not None:
+                    w.value = select.number
+                elif old in options.values():
+                    w.value = old
+                elif options:
+                    w.value = list(options.values())[-1]
+        finally:
+            todo, self._batch = self._batch, None
         self.export_build.disabled = self._busy or not options
         if not options:
             self.eval_summary.object = _message("Finish a run on the Synthesize page first.")
+            self.cmp_tables[0].object = self.cmp_tables[1].object = ""
+            self.cmp_charts[0].objects = self.cmp_charts[1].objects = []
+            self.synthetic_table.object = None
             self.explore_charts.objects = []
-            self.explore_counts.object = ""
-            self.export.disabled = True
-        self._show_evaluation()
-        self._show_comparison()
-        self._on_explore_run()
-        self._on_export_run()
+            self.chips.objects = []
+            self.explore_counts.object = self.explore_info.object = ""
+            self._explorer, self._explorer_run = None, None
+        for name in ("_show_evaluation", "_show_comparison", "_on_explore_run", "_on_export_run"):
+            if name in todo:
+                getattr(self, name)()
+
+    def _later(self, name: str) -> bool:
+        """Inside _refresh_run_lists: remember that a page needs redrawing instead of drawing it now."""
+        if getattr(self, "_batch", None) is not None:
+            self._batch.add(name)
+            return True
+        return False
 
     # ==== Evaluate ====================================================================================
     def _show_evaluation(self) -> None:
+        if self._later("_show_evaluation"):
+            return
         run = self._run_by_number(self.eval_run.value)
         if run is None or run.evaluation is None:
             return
@@ -1033,6 +1050,8 @@ class LocalSynthApp:
                                   f"{pages})</p>")
 
     def _show_comparison(self) -> None:
+        if self._later("_show_comparison"):
+            return
         stats = []
         for run_sel, type_sel in self.cmp:
             run = self._run_by_number(run_sel.value)
@@ -1051,6 +1070,8 @@ class LocalSynthApp:
 
     # ==== Explore =====================================================================================
     def _on_explore_run(self, *events) -> None:
+        if self._later("_on_explore_run"):
+            return
         run = self._run_by_number(self.explore_run.value)
         if run is None:
             return
@@ -1181,6 +1202,8 @@ class LocalSynthApp:
 
     # ==== Export ======================================================================================
     def _on_export_run(self) -> None:
+        if self._later("_on_export_run"):
+            return
         self.export.disabled = True
         self.export.file = None
         run = self._run_by_number(self.export_run.value)

@@ -22,6 +22,7 @@ from lsweb import REPO_ROOT, SHARED_DATA, goto_page, shoot
 
 pytestmark = pytest.mark.browser
 
+expect.set_options(timeout=30000)  # a page redraw after a run (16 charts) can take seconds under wasm
 RUN_TIMEOUT_MS = int(os.environ.get("LOCALSYNTH_SYNTH_TIMEOUT_MS", "300000"))
 DOC_SHOTS = REPO_ROOT / "docs" / "screenshots"
 COLUMNS = ["AGEP", "SEX", "MSP", "RAC1P", "PINCP", "EDU", "DPHY", "HOUSING_TYPE"]
@@ -96,6 +97,7 @@ def wait_run_done(page, number: int) -> None:
 def test_full_workflow_national2019(app, tmp_path):
     path = SHARED_DATA / "nist" / "national2019.csv"
     raw = pd.read_csv(path, dtype=str, keep_default_na=False)
+    in_file_order = [c for c in raw.columns if c in COLUMNS]
 
     # ---- Prepare ------------------------------------------------------------------------------------
     upload(app, path)
@@ -208,7 +210,7 @@ def test_full_workflow_national2019(app, tmp_path):
         if name != "manifest.json":
             assert listed[name]["sha256"] == hashlib.sha256(data).hexdigest(), name
     wide = pd.read_csv(io.BytesIO(files["synthetic_data_wide_format.csv"]), dtype=str, keep_default_na=False)
-    assert list(wide.columns) == COLUMNS and len(wide) > 1000
+    assert list(wide.columns) == in_file_order and len(wide) > 1000
     assert wide["AGEP"].str.match(r"^(\[\d+, \d+\)|)$").all()
     assert set(wide["PINCP"]) - {""} <= {v for v in set(wide["PINCP"]) if v.startswith("[") or v == "N"}
     condensed = files["synthetic_data_condensed_format.csv"].decode().splitlines()
@@ -217,7 +219,7 @@ def test_full_workflow_national2019(app, tmp_path):
     assert len(long_rows) - 1 == int((wide != "").to_numpy().sum())
     for name in ("protected_aggregates.csv", "synthetic_aggregates.csv"):
         text = files[name].decode()
-        assert text.splitlines()[0] == "selections,count" and "record_count" in text, name
+        assert text.splitlines()[0].startswith("selections,") and "record_count" in text, name
     for name, data in files.items():
         if name.endswith(".csv"):
             assert data.decode("utf-8").strip(), name
@@ -234,13 +236,13 @@ def test_full_workflow_national2019(app, tmp_path):
     expect(xp.locator(".ls-explore-chart canvas").first).to_be_attached(timeout=30000)
     pick_values(app, "SEX", ["1"])
     expect(xp.locator(".ls-chip")).to_have_count(1)
-    pick_values(app, "EDU", ["16", "21"])
+    pick_values(app, "EDU", ["9", "12"])
     expect(xp.locator(".ls-chip")).to_have_count(3)
     expect(xp.locator(".ls-explore-info")).to_contain_text("SEX is 1")
     doc_shot(app, "explore")
-    selection = {"SEX": ["1"], "EDU": ["16", "21"]}
+    selection = {"SEX": ["1"], "EDU": ["9", "12"]}
     shown = read_counts_table(app)
-    assert set(shown["column"]) == set(COLUMNS[:6])
+    assert set(shown["column"]) == set(in_file_order[:6])
     checked = 0
     for row in shown.itertuples(index=False):
         col, value = row.column, row.value
@@ -258,7 +260,7 @@ def test_full_workflow_national2019(app, tmp_path):
         checked += 1
     assert checked > 10
     total = int(xp.locator(".ls-total-synthetic").inner_text().replace(",", ""))
-    assert total == int((wide["SEX"].isin(["1"]) & wide["EDU"].isin(["16", "21"])).sum())
+    assert total == int((wide["SEX"].isin(["1"]) & wide["EDU"].isin(["9", "12"])).sum())
     # Chips remove selections.
     xp.locator(".ls-chip button").first.click()
     expect(xp.locator(".ls-chip")).to_have_count(2)
