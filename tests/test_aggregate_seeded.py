@@ -252,3 +252,14 @@ def test_sparse_lookup_gives_the_same_records(monkeypatch):
         assert not sparse._lookup.dense
         assert np.array_equal(dense.sample(seed=3).codes, sparse.sample(seed=3).codes)
         assert np.array_equal(dense.sample(900, seed=4).codes, sparse.sample(900, seed=4).codes)
+
+
+def test_no_pair_released_means_no_pairs():
+    # found by hypothesis: aggregates of length 2 holding single values only (and an empty column)
+    from localsynth.table import Domain, EncodedTable
+
+    d = Domain(("c0", "c1", "c2"), ((), ("v0",), ("v0",)))
+    t = EncodedTable(np.array([[-1, -1, 0], [-1, 0, -1]], dtype=np.int32), d)
+    for synth in (True, False):
+        out = AggregateSeeded(synth).fit(aggregate(t, 2)).sample(seed=0)
+        assert sorted(map(tuple, out.codes.tolist())) == [(-1, -1, 0), (-1, 0, -1)]

@@ -262,7 +262,8 @@ class AggregateSeeded(Synthesizer):
         keys = aggregates.keys[keep]
         counts = counts[keep]
         lengths = key_lengths(keys, r)
-        L = max(1, min(int(aggregates.length), domain.n_columns, int(lengths.max(initial=1))))
+        # not clamped to the longest combination present: a missing length means none is allowed
+        L = max(1, min(int(aggregates.length), domain.n_columns))
         keep = lengths <= L
         keys, counts, lengths = keys[keep], counts[keep], lengths[keep]
         A = domain.n_attributes
