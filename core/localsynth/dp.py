@@ -26,6 +26,7 @@ from statistics import NormalDist
 
 import numpy as np
 
+from ._np import bincount, repeat
 from .aggregate import Aggregates, check_length, key_lengths, max_key_length, pack, radix, unpack
 from .errors import ParameterError
 from .progress import Progress, ProgressCallback, as_progress
@@ -63,7 +64,7 @@ def _ragged_ranges(starts: np.ndarray, lengths: np.ndarray) -> np.ndarray:
     if total == 0:
         return np.zeros(0, dtype=np.int64)
     ends = np.cumsum(lengths)
-    shift = np.repeat(np.asarray(starts, dtype=np.int64) - (ends - lengths), lengths)
+    shift = repeat(np.asarray(starts, dtype=np.int64) - (ends - lengths), lengths)
     return np.arange(total, dtype=np.int64) + shift
 
 
@@ -437,7 +438,7 @@ def _candidates(prev_keys: np.ndarray, prev_attrs: np.ndarray, k: int, domain, r
         base = csum[lo - 1] if lo else 0
         hi = int(np.searchsorted(csum, base + chunk, side="right"))
         hi = max(hi, lo + 1)
-        rep = np.repeat(np.arange(lo, hi), counts[lo:hi])
+        rep = repeat(np.arange(lo, hi), counts[lo:hi])
         extra = alphabet[_ragged_ranges(starts[lo:hi], counts[lo:hi])]
         cand = np.concatenate([prev_attrs[rep], extra[:, None]], axis=1)
         keep = np.ones(len(cand), dtype=bool)
@@ -534,7 +535,7 @@ def _limited_counts(universe: _Universe, lookup: _RowLookup, sizes: np.ndarray, 
             prio = rng.random((b - a, width))
             prio[cols[None, :] >= sizes[over[a:b]][:, None]] = 2.0   # not a real contribution
             chosen = np.argpartition(prio, bound - 1, axis=1)[:, :bound]
-            keep[np.repeat(np.arange(a, b), bound), chosen.ravel()] = True
+            keep[repeat(np.arange(a, b), bound), chosen.ravel()] = True
     counts = np.zeros(len(universe.keys), dtype=np.int64)
     ordinal = np.zeros(n, dtype=np.int64)
     total = max(len(universe.groups), 1)
@@ -549,7 +550,7 @@ def _limited_counts(universe: _Universe, lookup: _RowLookup, sizes: np.ndarray, 
         ordinal += member
         hit = cand[use]
         if len(hit):
-            counts[pos] += np.bincount(hit, minlength=len(pos))
+            counts[pos] += bincount(hit, minlength=len(pos))
         if i % 8 == 0:
             progress(i / total, f"bounding each record's contribution to {bound} combinations")
     return counts
@@ -660,7 +661,7 @@ def _records_from_singles(keys: np.ndarray, counts: np.ndarray, domain, r: int) 
     if not single.any():
         return 0
     cols = domain.attr_column[keys[single] - 1]
-    return int(np.bincount(cols, weights=counts[single], minlength=domain.n_columns).max())
+    return int(bincount(cols, weights=counts[single], minlength=domain.n_columns).max())
 
 
 def _sub_keys(attrs: np.ndarray, positions: tuple[int, ...], r: int) -> np.ndarray:
@@ -740,7 +741,7 @@ def _context_support(agg: Aggregates, lengths: np.ndarray, attrs: np.ndarray, r:
     k = np.concatenate(keys)
     s = np.concatenate(sums)
     uniq, inv = np.unique(k, return_inverse=True)
-    return uniq, np.bincount(inv.reshape(-1), weights=s, minlength=len(uniq)).astype(np.int64)
+    return uniq, bincount(inv.reshape(-1), weights=s, minlength=len(uniq)).astype(np.int64)
 
 
 def _fill_pairs(codes: np.ndarray, rows: np.ndarray, c: int, values: np.ndarray, aggregates: Aggregates,
@@ -762,7 +763,7 @@ def _fill_pairs(codes: np.ndarray, rows: np.ndarray, c: int, values: np.ndarray,
         if not len(ok):
             continue
         vj = np.arange(domain.offsets[j], domain.offsets[j + 1])
-        pairs = np.stack([np.repeat(vj, len(values)), np.tile(values, len(vj))], axis=1)
+        pairs = np.stack([repeat(vj, len(values)), np.tile(values, len(vj))], axis=1)
         pairs.sort(axis=1)
         table = aggregates.lookup(pack(pairs, r)).reshape(len(vj), len(values)).astype(np.float64)
         cond = (table + smoothing) / (table.sum(axis=0, keepdims=True) + smoothing * len(vj))
@@ -789,7 +790,7 @@ def _absence_noise(aggregates: Aggregates, singles: np.ndarray, domain) -> np.nd
     scale = per[0].get("noise_scale") if per else None
     if aggregates.kind != "dp" or not scale:
         return np.zeros(domain.n_columns)
-    released = np.bincount(domain.attr_column, weights=(singles > 0).astype(np.float64), minlength=domain.n_columns)
+    released = bincount(domain.attr_column, weights=(singles > 0).astype(np.float64), minlength=domain.n_columns)
     var = released * float(scale) ** 2
     eps_n = (meta.get("noise") or {}).get("epsilon_records") or 0.0
     if eps_n > 0:
@@ -856,7 +857,7 @@ def complete_records(synthetic: EncodedTable, aggregates: Aggregates, seed: int 
     singles = np.zeros(domain.n_attributes, dtype=np.int64)
     one = lengths == 1
     singles[attrs[one, 0]] = aggregates.counts[one]
-    col_total = np.bincount(domain.attr_column, weights=singles, minlength=m)
+    col_total = bincount(domain.attr_column, weights=singles, minlength=m)
     reported = max(int(aggregates.reported_records), 1)
     share = np.minimum(1.0, col_total / reported)
     # A shortfall within the noise of the released counts is not evidence of absent values.
@@ -919,7 +920,7 @@ def complete_records(synthetic: EncodedTable, aggregates: Aggregates, seed: int 
                     ctx_keys, first, inv = np.unique(pack(ctx, r), return_index=True, return_inverse=True)
                     inv = inv.reshape(-1)
                     uctx = ctx[first]
-                    full = np.concatenate([np.repeat(uctx, len(values), axis=0),
+                    full = np.concatenate([repeat(uctx, len(values), axis=0),
                                            np.tile(values, len(uctx))[:, None]], axis=1)
                     full.sort(axis=1)
                     weights = aggregates.lookup(pack(full, r)).reshape(len(uctx), len(values)).astype(np.float64)

@@ -46,6 +46,7 @@ import math
 
 import numpy as np
 
+from .._np import bincount, repeat
 from ..aggregate import Aggregates, key_lengths, pack, radix, unpack
 from ..errors import ParameterError
 from ..progress import Progress, ProgressCallback, as_progress
@@ -176,7 +177,7 @@ class _Remaining:
             flat = look.entry_rows * look.A + look.entry_attrs
             order = np.argsort(look.entry_pos, kind="stable")
             self.rev_flat = flat[order]
-            self.rev_len = np.bincount(look.entry_pos, minlength=len(counts)).astype(np.int64)
+            self.rev_len = bincount(look.entry_pos, minlength=len(counts)).astype(np.int64)
             self.rev_start = np.cumsum(self.rev_len) - self.rev_len
             dtype = np.int32 if counts.max(initial=0) < 2 ** 31 - 1 else np.int64
             self.table0 = np.zeros(look.n_rows * look.A, dtype=dtype)
@@ -205,12 +206,12 @@ class _Remaining:
         """One more synthetic occurrence of each combination in ``positions`` (repeats allowed)."""
         if not len(positions):
             return
-        c = np.bincount(positions, minlength=len(self.cap))
+        c = bincount(positions, minlength=len(self.cap))
         u = np.flatnonzero(c)
         self.cap[u] -= c[u]
         if self.look.dense:
             idx = self.rev_flat[ragged_ranges(self.rev_start[u], self.rev_len[u])]
-            self.flat[idx] = np.repeat(self.cap[u], self.rev_len[u])
+            self.flat[idx] = repeat(self.cap[u], self.rev_len[u])
 
 
 class AggregateSeeded(Synthesizer):
@@ -455,7 +456,7 @@ class AggregateSeeded(Synthesizer):
                 uk_s = uk[o]
                 gstart = np.r_[0, np.flatnonzero(uk_s[1:] != uk_s[:-1]) + 1]
                 rank = np.empty(len(uk), dtype=np.int64)
-                rank[o] = np.arange(len(uk_s)) - np.repeat(gstart, np.diff(np.r_[gstart, len(uk_s)]))
+                rank[o] = np.arange(len(uk_s)) - repeat(gstart, np.diff(np.r_[gstart, len(uk_s)]))
                 viol = chk & (rank >= remaining.cap[uk])
                 reject[up[viol]] = True
             acc = np.flatnonzero(~reject)
