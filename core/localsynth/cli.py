@@ -196,6 +196,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", metavar="REPORT.json", help="write every metric to this JSON file")
     p.add_argument("--aggregates", metavar="AGG.csv",
                    help="released aggregates of the run (default: the sensitive counts protected with k)")
+    p.add_argument("--dp", action="store_true",
+                   help="the synthetic data (and --aggregates) are differentially private: report DP figures "
+                        "instead of checking k-anonymity")
     _data_options(p)
 
     p = sub.add_parser("build-web", help="build the offline browser bundle", add_help=False)
@@ -349,11 +352,12 @@ def cmd_evaluate(args) -> int:
     reportable = None
     if args.aggregates:
         text = Path(args.aggregates).read_text(encoding="utf-8-sig")
-        reportable = parse_aggregates(text, sensitive.domain, name=Path(args.aggregates).name)
+        reportable = parse_aggregates(text, sensitive.domain, name=Path(args.aggregates).name,
+                                      kind="dp" if args.dp else "k-anonymous")
     bar = ProgressBar("evaluate", args.quiet)
     ev = evaluate(sensitive, synthetic, args.resolution, args.length, reportable=reportable, progress=bar)
     bar.done()
-    is_dp = ev.reportable_kind == "dp"
+    is_dp = args.dp or ev.reportable_kind == "dp"
     print(ev.summary_text(is_dp))
     violations = [] if is_dp else check_k_anonymity(sensitive, synthetic, args.resolution, args.length)
     if not is_dp:
