@@ -109,10 +109,11 @@ def _data_options(parser: argparse.ArgumentParser) -> None:
 
 
 def _privacy_options(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--resolution", "-k", type=int, required=True, metavar="K",
-                        help="privacy resolution k: released counts and short combinations describe ≥ k records")
-    parser.add_argument("--length", "-L", type=int, required=True, metavar="L",
-                        help="aggregation limit L: longest combination of values counted and protected")
+    parser.add_argument("--resolution", "-k", type=int, default=10, metavar="K",
+                        help="privacy resolution k: released counts and short combinations describe ≥ k records "
+                             "(default 10; in dp mode used only for the evaluation)")
+    parser.add_argument("--length", "-L", type=int, default=3, metavar="L",
+                        help="aggregation limit L: longest combination of values counted and protected (default 3)")
 
 
 def _dp_options(parser: argparse.ArgumentParser) -> None:
