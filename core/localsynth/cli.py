@@ -312,6 +312,9 @@ def cmd_synthesize(args) -> int:
     _write_text(out, result.synthetic.to_csv(fmt=args.format))
     print(f"Wrote {result.synthetic.n_records:,} synthetic records ({table.n_records:,} sensitive) to {out} "
           f"in {result.seconds:.1f} s")
+    if result.synthetic.n_records == 0:
+        print("warning: no synthetic records: every count was below k (or removed by the DP noise). Use fewer "
+              "columns, bin numeric columns, a smaller k or, for dp, a larger ε or more records.", file=sys.stderr)
     if args.release:
         _write_release(args, table, result, started)
     return 0
