@@ -26,7 +26,7 @@ from statistics import NormalDist
 
 import numpy as np
 
-from ._np import bincount, repeat
+from ._np import bincount, ragged_ranges, repeat
 from .aggregate import Aggregates, check_length, key_lengths, max_key_length, pack, radix, unpack
 from .errors import ParameterError
 from .progress import Progress, ProgressCallback, as_progress
@@ -55,17 +55,6 @@ def _round_half_away(x: np.ndarray) -> np.ndarray:
     """Round to the nearest integer, halves away from zero (Rust ``f64::round``; Python rounds to even)."""
     x = np.asarray(x, dtype=np.float64)
     return np.sign(x) * np.floor(np.abs(x) + 0.5)
-
-
-def _ragged_ranges(starts: np.ndarray, lengths: np.ndarray) -> np.ndarray:
-    """Concatenation of ``arange(s, s + l)`` for every (s, l), without a Python loop."""
-    lengths = np.asarray(lengths, dtype=np.int64)
-    total = int(lengths.sum())
-    if total == 0:
-        return np.zeros(0, dtype=np.int64)
-    ends = np.cumsum(lengths)
-    shift = repeat(np.asarray(starts, dtype=np.int64) - (ends - lengths), lengths)
-    return np.arange(total, dtype=np.int64) + shift
 
 
 def _is_number(x) -> bool:
@@ -439,7 +428,7 @@ def _candidates(prev_keys: np.ndarray, prev_attrs: np.ndarray, k: int, domain, r
         hi = int(np.searchsorted(csum, base + chunk, side="right"))
         hi = max(hi, lo + 1)
         rep = repeat(np.arange(lo, hi), counts[lo:hi])
-        extra = alphabet[_ragged_ranges(starts[lo:hi], counts[lo:hi])]
+        extra = alphabet[ragged_ranges(starts[lo:hi], counts[lo:hi])]
         cand = np.concatenate([prev_attrs[rep], extra[:, None]], axis=1)
         keep = np.ones(len(cand), dtype=bool)
         if k >= 3:

@@ -6,6 +6,7 @@ from abc import ABC, abstractmethod
 
 import numpy as np
 
+from .._np import ragged_ranges, repeat  # noqa: F401 (ragged_ranges is re-exported for the samplers)
 from ..errors import ParameterError
 from ..progress import Progress, ProgressCallback
 from ..table import ABSENT, EncodedTable
@@ -43,17 +44,6 @@ def weighted_choice(weights: np.ndarray, rng: np.random.Generator) -> np.ndarray
     return np.where(total > 0, choice, -1)
 
 
-def ragged_ranges(starts: np.ndarray, lengths: np.ndarray) -> np.ndarray:
-    """Concatenation of ``arange(s, s + l)`` for every (s, l), without a Python loop."""
-    lengths = np.asarray(lengths, dtype=np.int64)
-    total = int(lengths.sum())
-    if total == 0:
-        return np.zeros(0, dtype=np.int64)
-    ends = np.cumsum(lengths)
-    shift = np.repeat(np.asarray(starts, dtype=np.int64) - (ends - lengths), lengths)
-    return np.arange(total, dtype=np.int64) + shift
-
-
 def group_rank(groups: np.ndarray) -> np.ndarray:
     """0-based rank of each element within its group, in array order (groups need not be sorted)."""
     groups = np.asarray(groups)
@@ -61,7 +51,7 @@ def group_rank(groups: np.ndarray) -> np.ndarray:
     sorted_groups = groups[order]
     start = np.r_[0, np.flatnonzero(sorted_groups[1:] != sorted_groups[:-1]) + 1]
     counts = np.diff(np.r_[start, len(groups)])
-    rank_sorted = np.arange(len(groups)) - np.repeat(start, counts)
+    rank_sorted = np.arange(len(groups)) - repeat(start, counts)
     rank = np.empty(len(groups), dtype=np.int64)
     rank[order] = rank_sorted
     return rank
