@@ -91,8 +91,14 @@ def run_benchmark(url: str, probes: int) -> dict:
 
         # The typical preparation: 8 columns, AGEP and PINCP binned.
         page.locator(".ls-columns-none button").click()
-        for col in COLUMNS:
-            page.locator(".ls-columns label").filter(has_text=re.compile(f"^{col}$")).locator("input").click()
+        for _ in range(3):  # a click made while the worker echoes an earlier change can be lost: check, redo
+            for col in COLUMNS:
+                box = page.locator(".ls-columns label").filter(has_text=re.compile(f"^{col}$")).locator("input")
+                if not box.is_checked():
+                    box.click()
+            page.wait_for_timeout(1500)
+            if page.locator(".ls-columns input:checked").count() == len(COLUMNS):
+                break
         _select(page, "ls-bin-column", "AGEP")
         _select(page, "ls-treatment", "Number ranges of a fixed width")
         _fill(page, "ls-treatment-param", "10")
