@@ -271,7 +271,14 @@ def _draw_available(ctx: _Context, partials: Partials, pid, recs, out, available
         done[cand_rec[accept]] = True
         todo = todo[~done]
     exact_needed = np.concatenate([exact_needed, todo])
-    if len(exact_needed):
+    if len(exact_needed) and banned is None:
+        # One uniform qualifying cell per record: attribute a with probability ∝ count(partial ∪ {a}).
+        starts, attrs, inverse = partials.qualifying_cells(pid[exact_needed], ok_attr, free[exact_needed], k)
+        total = np.diff(starts)[inverse]
+        j = np.floor(rng.random(len(exact_needed)) * total).astype(np.int64)
+        if len(attrs):
+            pick[exact_needed] = np.where(total > 0, attrs[np.minimum(starts[inverse] + j, len(attrs) - 1)], -1)
+    elif len(exact_needed):
         owner, a, cnts = partials.histograms(pid[exact_needed], ok_attr)
         e_recs = recs[exact_needed]
         good = (cnts >= k) & ok_attr[a] & free[exact_needed[owner], ctx.attr_column[a]]

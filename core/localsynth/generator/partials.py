@@ -316,6 +316,47 @@ class Partials:
         idx = ragged_ranges(seg[:-1][inverse], lens)
         return np.repeat(np.arange(len(pids)), lens), u_attr[idx], u_count[idx].astype(np.int64)
 
+    def qualifying_cells(self, pids: np.ndarray, attr_mask: np.ndarray, columns: np.ndarray, k: int
+                         ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """The cells (matching record, column) of each distinct partial in ``pids`` whose attribute is in
+        ``attr_mask``, whose column is in ``columns`` (bool (len(pids), m), equal for equal pids) and which
+        is held by at least ``k`` of the partial's records. Returns ``(starts, attrs, inverse)``: the cells
+        of distinct partial ``u`` are ``attrs[starts[u]:starts[u+1]]`` (one entry per cell, so attribute
+        ``a`` appears ``count(partial ∪ {a})`` times) and ``inverse`` maps ``pids`` to distinct partials."""
+        ix = self.index
+        uniq, first, inverse = np.unique(np.asarray(pids, dtype=np.int64), return_index=True, return_inverse=True)
+        inverse = inverse.reshape(-1)
+        cols = np.asarray(columns, dtype=bool)[first]
+        to_attr = np.flatnonzero(attr_mask)
+        space = len(to_attr)
+        compact = np.full(ix.A + 1, -1, dtype=np.int64)
+        compact[to_attr] = np.arange(space)
+        sizes = self.sizes[uniq]
+        csum = np.cumsum(sizes)
+        owners, attrs = [], []
+        lo = 0
+        while lo < len(uniq) and space:
+            hi = min(len(uniq), lo + max(1, _DENSE_CELLS // space),
+                     max(lo + 1, int(np.searchsorted(csum, (csum[lo - 1] if lo else 0) + _ROWS_PER_BLOCK))))
+            rows, owner = self.list_rows(uniq[lo:hi])
+            a = compact[ix.ids[rows]]                                  # (rows, m), -1 = not eligible
+            keep = (a >= 0) & cols[lo:hi][owner]
+            cell_owner = np.broadcast_to(owner[:, None], a.shape)[keep]
+            cell_a = a[keep]
+            key = cell_owner * space + cell_a
+            cells = (hi - lo) * space
+            if cells <= 8 * len(key) + 65536:
+                qual = np.bincount(key, minlength=cells)[key] >= k
+            else:
+                _, inv, cnt = np.unique(key, return_inverse=True, return_counts=True)
+                qual = cnt[inv.reshape(-1)] >= k
+            owners.append(cell_owner[qual] + lo)
+            attrs.append(to_attr[cell_a[qual]])
+            lo = hi
+        q_owner = np.concatenate(owners) if owners else np.zeros(0, np.int64)
+        q_attr = np.concatenate(attrs) if attrs else np.zeros(0, np.int64)
+        return np.searchsorted(q_owner, np.arange(len(uniq) + 1)), q_attr, inverse
+
     # ---- narrowing -----------------------------------------------------------------------------------
     def narrow(self, pid: np.ndarray, attr: np.ndarray) -> tuple["Partials", np.ndarray]:
         """New partials for the pairs (``pid[r]``, ``attr[r]``): records of the parent that also hold the
