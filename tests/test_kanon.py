@@ -280,3 +280,106 @@ def test_german_credit_no_violations(german):
     for mode in ["row-seeded", "value-seeded", "unseeded"]:
         res = localsynth.synthesize(german, localsynth.SynthesisParams(mode=mode, resolution=10, length=3, seed=1))
         assert localsynth.check_k_anonymity(german, res.synthetic, 10, 3) == []
+
+
+# ---- exact sampling distributions -------------------------------------------------------------------
+def _matches(codes, cols, values):
+    return int(np.all(codes[:, cols] == np.array(values), axis=1).sum()) if cols else len(codes)
+
+
+def row_seeded_distribution(codes, seed_row, k):
+    """Probability of each final set of columns a seed keeps, by the sequential reference rule
+    (weights = count(record-so-far ∪ {c}) if ≥ k), enumerated exhaustively."""
+    out = Counter()
+
+    def go(chosen, prob):
+        cands = [c for c in range(len(seed_row)) if seed_row[c] >= 0 and c not in chosen]
+        w = {}
+        for c in cands:
+            cols = sorted(chosen + [c])
+            cnt = _matches(codes, cols, [seed_row[x] for x in cols])
+            if cnt >= k:
+                w[c] = cnt
+        if not w:
+            out[frozenset(chosen)] += prob
+            return
+        total = sum(w.values())
+        for c, cnt in w.items():
+            go(chosen + [c], prob * cnt / total)
+
+    go([], 1.0)
+    return out
+
+
+@pytest.mark.parametrize("table_seed", [1, 2, 3])
+def test_row_seeded_draws_follow_the_reference_distribution(table_seed):
+    """Many copies of one seed grown by the lock-step rejection sampler: the frequencies of the final
+    records match the exactly enumerated distribution of the sequential reference."""
+    from localsynth.generator import kanon
+    from localsynth.progress import Progress
+
+    rng = np.random.default_rng(table_seed)
+    n, m = 60, 4
+    data = {f"c{c}": rng.choice(["a", "b", "c", ""], size=n, p=[0.5, 0.3, 0.15, 0.05]) for c in range(m)}
+    table = encode_frame(pd.DataFrame(data))
+    k = 4
+    seed_row = table.codes[int(np.argmax((table.codes >= 0).sum(axis=1)))]
+    expected = row_seeded_distribution(table.codes, seed_row.tolist(), k)
+    copies = 20000
+    ctx = kanon._Context(table, k)
+    grown = kanon._grow_from_seeds(ctx, np.repeat(seed_row[None, :], copies, axis=0),
+                                   np.random.default_rng(0), Progress())
+    got = Counter(frozenset(np.flatnonzero(g >= 0).tolist()) for g in grown)
+    assert set(got) <= set(expected)
+    for outcome, p in expected.items():
+        sd = math.sqrt(max(p * (1 - p), 0.0) / copies)
+        assert abs(got[outcome] / copies - p) <= 5 * sd + 1e-3, (outcome, got[outcome] / copies, p)
+
+
+def unseeded_distribution(codes, k):
+    """Distribution of one unseeded record (tuple of codes, -1 blank) over uniformly random column
+    orders, by the reference weights with the rare-rows fix, enumerated exhaustively."""
+    m = codes.shape[1]
+    out = Counter()
+    orders = list(itertools.permutations(range(m)))
+
+    def go(order, t, rows, rec, prob):
+        if t == m:
+            out[tuple(rec)] += prob
+            return
+        c = order[t]
+        vals = Counter(codes[rows, c].tolist())
+        total = len(rows)
+        frequent = {v for v, cnt in vals.items() if v >= 0 and cnt >= k}
+        for v in frequent:
+            go(order, t + 1, rows[codes[rows, c] == v], rec[:c] + [v] + rec[c + 1:], prob * vals[v] / total)
+        blank = rows[~np.isin(codes[rows, c], list(frequent))]
+        if len(blank):
+            go(order, t + 1, blank, rec, prob * len(blank) / total)
+
+    for order in orders:
+        go(order, 0, np.arange(len(codes)), [-1] * m, 1.0 / len(orders))
+    return out
+
+
+def test_unseeded_draws_follow_the_reference_distribution():
+    rng = np.random.default_rng(5)
+    n, m = 50, 3
+    data = {f"c{c}": rng.choice(["a", "b", "c", ""], size=n, p=[0.5, 0.25, 0.15, 0.1]) for c in range(m)}
+    table = encode_frame(pd.DataFrame(data))
+    k = 4
+    expected = unseeded_distribution(table.codes, k)
+    spy = []
+    from localsynth.generator import kanon
+    original = kanon.finish
+    kanon.finish = lambda codes, like, rng_, name: (spy.append(codes.copy()), original(codes, like, rng_, name))[1]
+    try:
+        copies = 20000
+        run("unseeded", table, k, 0, n=copies)
+    finally:
+        kanon.finish = original
+    got = Counter(map(tuple, spy[-1].tolist()))
+    assert set(got) <= set(expected)
+    for outcome, p in expected.items():
+        sd = math.sqrt(max(p * (1 - p), 0.0) / copies)
+        assert abs(got[outcome] / copies - p) <= 5 * sd + 1e-3, (outcome, got[outcome] / copies, p)
