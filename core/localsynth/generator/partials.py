@@ -134,8 +134,7 @@ class Partials:
         if len(den):
             W = self.index.W
             if self._cum is None:
-                pc = np.bitwise_count(self.bits).ravel() if hasattr(np, "bitwise_count") else \
-                    np.array([_popcount_rows(w[:, None])[0] for w in self.bits.ravel()], dtype=np.int64)
+                pc = _popcount_rows(self.bits.reshape(-1, 1))
                 self._cum = np.cumsum(pc, dtype=np.int64)
             cum = self._cum
             p = pid[den]
@@ -143,8 +142,7 @@ class Partials:
             target = base + rank[den]
             flat = np.searchsorted(cum, target, side="right")
             word = self.bits.ravel()[flat]
-            within = target - (cum[flat] - np.bitwise_count(word).astype(np.int64)) if hasattr(np, "bitwise_count") \
-                else target - (cum[flat] - _popcount_rows(word[:, None]))
+            within = target - (cum[flat] - _popcount_rows(word[:, None]))
             onbits = np.unpackbits(word.astype("<u8").view(np.uint8).reshape(-1, 8), axis=1, bitorder="little")
             pos = (np.cumsum(onbits, axis=1) > within[:, None]).argmax(axis=1)
             out[den] = (flat - p * W) * 64 + pos
