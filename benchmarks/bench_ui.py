@@ -101,9 +101,12 @@ def run_benchmark(url: str, probes: int) -> dict:
                 break
         _select(page, "ls-bin-column", "AGEP")
         _select(page, "ls-treatment", "Number ranges of a fixed width")
+        page.wait_for_function("() => true")
+        page.wait_for_timeout(1500)  # the treatment's default parameter is echoed back first
         _fill(page, "ls-treatment-param", "10")
         _select(page, "ls-bin-column", "PINCP")
         _select(page, "ls-treatment", "Number ranges: equal counts, N bins (quantiles)")
+        page.wait_for_timeout(1500)
         _fill(page, "ls-treatment-param", "4")
         t1 = time.perf_counter()
         page.locator(".ls-prepare-apply button").click()

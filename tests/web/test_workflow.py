@@ -116,10 +116,13 @@ def test_full_workflow_national2019(app, tmp_path):
     assert app.locator(".ls-columns input:checked").count() == len(COLUMNS)
     choose(app, "ls-bin-column", "AGEP")
     choose(app, "ls-treatment", "Number ranges of a fixed width")
+    # Choosing a treatment fills in its default parameter; wait for it before typing over it.
+    expect(app.locator(".ls-treatment-param input").first).to_have_value("10")
     fill(app, "ls-treatment-param", "10")
     expect(app.locator(".ls-bin-preview")).to_contain_text("[20, 30)")
     choose(app, "ls-bin-column", "PINCP")
     choose(app, "ls-treatment", "Number ranges: equal counts, N bins (quantiles)")
+    expect(app.locator(".ls-treatment-param input").first).to_have_value("5")
     fill(app, "ls-treatment-param", "4")
     expect(app.locator(".ls-bin-preview")).to_contain_text("PINCP")
     expect(app.locator(".ls-treatments")).to_contain_text("AGEP")
