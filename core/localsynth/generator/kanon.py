@@ -152,10 +152,10 @@ def _consolidate(ctx: _Context, available: np.ndarray, rng, progress: Progress,
     A batch of records grows in lock-step. Each step draws, for every record, an attribute with weight
     ``count(record-so-far ∪ {a})`` among the attributes still available, of a free column, with count
     ≥ k (and, with an oversampling cap, not rejected for this record): on the first step from the known
-    single-attribute counts; on small partials from an exact histogram of their matching records; on
-    large partials by drawing uniform (matching record, column) cells until one holds an eligible
-    attribute — which picks ``a`` with probability proportional to its count, exactly — falling back to
-    the exact histogram after a few fruitless rounds. When several records of a batch pick an attribute
+    single-attribute counts; afterwards by drawing uniform (matching record, column) cells until one
+    holds an eligible attribute — which picks ``a`` with probability proportional to its count, exactly
+    — and, after a few fruitless rounds, by listing every qualifying cell of the partial's records (which
+    also tells when nothing is eligible any more and the record is complete). When several records of a batch pick an attribute
     with too little availability left, the first ones (in batch order) keep it and the others draw
     again, so availability and the k rule hold exactly.
     """
@@ -242,8 +242,8 @@ def _draw_available(ctx: _Context, partials: Partials, pid, recs, out, available
         choice = weighted_choice(w, rng)
         return np.where(choice >= 0, cand[np.maximum(choice, 0)], -1)
     free = out[recs] == ABSENT                                           # (r, m)
-    todo = np.flatnonzero(partials.sizes[pid] > ctx.index.small)
-    exact_needed = np.flatnonzero(partials.sizes[pid] <= ctx.index.small)
+    todo = np.flatnonzero(partials.sizes[pid] >= k)        # (a partial of fewer than k records: nothing)
+    exact_needed = np.zeros(0, dtype=np.int64)
     # Large partials: uniform cells (record of the partial, column) until one is eligible.
     for _ in range(_CELL_ROUNDS):
         if not len(todo):
@@ -271,14 +271,23 @@ def _draw_available(ctx: _Context, partials: Partials, pid, recs, out, available
         done[cand_rec[accept]] = True
         todo = todo[~done]
     exact_needed = np.concatenate([exact_needed, todo])
-    if len(exact_needed) and banned is None:
+    if len(exact_needed):
         # One uniform qualifying cell per record: attribute a with probability ∝ count(partial ∪ {a}).
+        # Attributes the cap rejected for a record are skipped by drawing again (a few rounds), then by
+        # an exact histogram without them.
         starts, attrs, inverse = partials.qualifying_cells(pid[exact_needed], ok_attr, free[exact_needed], k)
         total = np.diff(starts)[inverse]
-        j = np.floor(rng.random(len(exact_needed)) * total).astype(np.int64)
-        if len(attrs):
-            pick[exact_needed] = np.where(total > 0, attrs[np.minimum(starts[inverse] + j, len(attrs) - 1)], -1)
-    elif len(exact_needed):
+        left = np.flatnonzero(total > 0)
+        for _ in range(_CELL_ROUNDS if banned is not None else 1):
+            if not len(left):
+                break
+            j = np.floor(rng.random(len(left)) * total[left]).astype(np.int64)
+            a = attrs[starts[inverse[left]] + j]
+            ok = np.ones(len(left), bool) if banned is None else ~banned[recs[exact_needed[left]], a]
+            pick[exact_needed[left[ok]]] = a[ok]
+            left = left[~ok]
+        exact_needed = exact_needed[left]
+    if len(exact_needed):
         owner, a, cnts = partials.histograms(pid[exact_needed], ok_attr)
         e_recs = recs[exact_needed]
         good = (cnts >= k) & ok_attr[a] & free[exact_needed[owner], ctx.attr_column[a]]
