@@ -4,10 +4,26 @@ Invariant of every record they produce: each attribute is added only while the r
 attribute match at least k sensitive records, so *every* combination of values in a synthetic record,
 of any length, describes at least k sensitive records.
 
-All records grow in lock-step, one attribute per step, with weights counted over deduplicated partial
-records (:mod:`.partials`). Consolidation builds a batch of records at once; when several records of a
-batch pick an attribute with too little availability left, the first ones (in batch order) keep it and
-the others draw again, so availability and the k rule hold exactly, as in the sequential reference.
+All records of a batch grow in lock-step, one attribute per step, over deduplicated partial records
+whose matching sensitive records are bitsets or short lists (:mod:`.partials`). The reference draws each
+next attribute with weight ``count(record-so-far ∪ {a})`` (when ≥ k); computing every candidate's count
+at every step is what made wide tables slow, so each mode draws from *exactly that distribution* with
+far fewer counts:
+
+* row-seeded: rejection from the counts of earlier steps, which are upper bounds (:func:`_grow_from_seeds`);
+* consolidation (row- and value-seeded): a uniform (matching record, column) cell holds ``a`` with
+  probability ∝ ``count(record-so-far ∪ {a})`` (:func:`_consolidate`);
+* unseeded: a uniform matching record's value has exactly the reference weights (:class:`Unseeded`).
+
+Consolidation builds a batch of records at once; when several records of a batch pick an attribute with
+too little availability left, the first ones (in batch order) keep it and the others draw again, so
+availability and the k rule hold exactly. Batches hold about 1/8 of the records the availability still
+allows, which keeps records of one batch from splitting scarce attributes between them (the reference
+builds one record at a time). Same seed ⇒ identical output.
+
+Reference quirks fixed here: value-seeded targets the rounded-down counts even with oversampling control
+(quirk 9); unseeded keeps the rare rows after a blank (quirk 10); output rows are shuffled rather than
+sorted and all-blank records are dropped (quirk 12, :func:`.base.finish`).
 """
 
 from __future__ import annotations

@@ -192,7 +192,7 @@ class Partials:
         if not is_bits.any():
             q = pid - self.n_bits
             lens = self.sizes[pid]
-            return self.rows[ragged_ranges(self.starts[q], lens)], np.repeat(np.arange(len(pid)), lens)
+            return self.rows[ragged_ranges(self.starts[q], lens)], np.repeat(np.arange(len(pid), dtype=np.int64), lens)
         owner_parts, row_parts = [], []
         b = np.flatnonzero(is_bits)
         o, r = rows_from_bits(self.bits[pid[b]])
