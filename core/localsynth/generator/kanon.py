@@ -44,6 +44,7 @@ _BATCH = 4096
 _CELL_ROUNDS = 4
 _CELLS_PER_ROUND = 8
 _SEED_BLOCK = 8192
+_UNSEEDED_BLOCK = 4096    # records per unseeded batch (blank narrowing lists the matching records)
 
 
 def _check_n(n, mode):
@@ -515,8 +516,8 @@ class Unseeded(Synthesizer):
         col_codes = ctx.index.col_codes
         nrec = table.n_records
         chunks = []
-        for lo in range(0, n, _SEED_BLOCK):
-            R = min(_SEED_BLOCK, n - lo)
+        for lo in range(0, n, _UNSEEDED_BLOCK):
+            R = min(_UNSEEDED_BLOCK, n - lo)
             out = np.full((R, m), ABSENT, dtype=np.int32)
             order = np.argsort(rng.random((R, m)), axis=1)            # each record's column order
             pid = np.zeros(R, dtype=np.int64)
