@@ -33,6 +33,7 @@ import math
 
 import numpy as np
 
+from .._np import bincount, repeat
 from ..aggregate import Aggregates, check_length, check_resolution, pack, radix
 from ..errors import ParameterError
 from ..progress import Progress, ProgressCallback, as_progress
@@ -153,7 +154,7 @@ def _ragged_choice(owner: np.ndarray, weight: np.ndarray, n_owners: int, rng) ->
     """For each owner (``owner`` ascending), the position in the arrays of one item drawn with
     probability proportional to its integer weight; -1 when an owner has no positive weight."""
     weight = np.asarray(weight, dtype=np.int64)
-    total = np.bincount(owner, weights=weight, minlength=n_owners).astype(np.int64)
+    total = bincount(owner, weights=weight, minlength=n_owners).astype(np.int64)
     cum = np.cumsum(weight)
     ends = np.cumsum(total)
     base = ends - total
@@ -266,13 +267,13 @@ def _draw_available(ctx: _Context, partials: Partials, pid, recs, out, available
         if not len(todo):
             break
         n_draw = _CELLS_PER_ROUND
-        p = np.repeat(pid[todo], n_draw)
+        p = repeat(pid[todo], n_draw)
         size = partials.sizes[p]
         row = partials.sample_rows(p, np.floor(rng.random(len(p)) * size).astype(np.int64))
         col = (rng.random(len(p)) * m).astype(np.int64)
         a = ctx.ids[row, col]
-        rec_rep = np.repeat(recs[todo], n_draw)
-        good = (a >= 0) & free[np.repeat(todo, n_draw), col]
+        rec_rep = repeat(recs[todo], n_draw)
+        good = (a >= 0) & free[repeat(todo, n_draw), col]
         good &= ok_attr[np.maximum(a, 0)]
         if banned is not None:
             good &= ~banned[rec_rep, np.maximum(a, 0)]
@@ -320,7 +321,7 @@ def _draw_available(ctx: _Context, partials: Partials, pid, recs, out, available
 def _suppress(ctx: _Context, codes: np.ndarray, rng) -> np.ndarray:
     """Drop attribute occurrences above the rounded-down sensitive counts, in random record order."""
     ids = np.where(codes >= 0, codes.astype(np.int64) + ctx.table.domain.offsets[:-1], -1)
-    synth = np.bincount(ids[ids >= 0], minlength=ctx.A)
+    synth = bincount(ids[ids >= 0], minlength=ctx.A)
     excess = np.maximum(synth - ctx.targets, 0)
     if not excess.any():
         return codes
@@ -362,7 +363,7 @@ class RowSeeded(Synthesizer):
             return _nothing(self.table_, rng, prog)
         ctx = _Context(self.table_, self.resolution)
         grown = _grow_from_seeds(ctx, self.table_.codes, rng, prog.slice(0.0, 0.5))
-        placed = np.bincount(ctx.ids[(grown != ABSENT)], minlength=ctx.A)
+        placed = bincount(ctx.ids[(grown != ABSENT)], minlength=ctx.A)
         available = ctx.targets - placed
         extra = _consolidate(ctx, available, rng, prog.slice(0.5, 0.8))
         codes = _suppress(ctx, np.concatenate([grown, extra]), rng)
@@ -454,7 +455,7 @@ class _OversamplingCap:
                 keys = pack(combo.reshape(-1, size + 1), self.r)
                 idx = self.agg.index(keys)
                 found = idx >= 0
-                owners.append(np.repeat(grp, len(pos))[found])
+                owners.append(repeat(grp, len(pos))[found])
                 idxs.append(idx[found])
         if not owners:
             return np.zeros(0, np.int64), np.zeros(0, np.int64)

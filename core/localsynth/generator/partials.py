@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from .._np import bincount, repeat
 from ..table import EncodedTable
 from .base import ragged_ranges
 
@@ -83,18 +84,18 @@ class RecordIndex:
         self.small = max(1, self.W // 4)      # partials with at most this many records are kept as lists
         flat = self.ids.ravel()
         present = flat >= 0
-        rows = np.repeat(np.arange(self.n, dtype=np.int64), self.m)[present]
+        rows = repeat(np.arange(self.n, dtype=np.int64), self.m)[present]
         attrs = flat[present]
         order = np.argsort(attrs, kind="stable")                          # rows stay ascending per attribute
         self.rows = rows[order]
-        self.counts = np.bincount(attrs, minlength=self.A).astype(np.int64)
+        self.counts = bincount(attrs, minlength=self.A).astype(np.int64)
         self.starts = np.zeros(self.A + 1, dtype=np.int64)
         np.cumsum(self.counts, out=self.starts[1:])
         big = np.flatnonzero(self.counts * 2 >= self.W)
         self.big = np.full(self.A, -1, dtype=np.int64)
         self.big[big] = np.arange(len(big))
         lens = self.counts[big]
-        self.big_bits = bits_from_rows(np.repeat(np.arange(len(big)), lens),
+        self.big_bits = bits_from_rows(repeat(np.arange(len(big)), lens),
                                        self.rows[ragged_ranges(self.starts[big], lens)], len(big), self.W)
         self.all_bits = bits_from_rows(np.zeros(self.n, np.int64), np.arange(self.n), 1, self.W)
 
@@ -102,7 +103,7 @@ class RecordIndex:
         """Records of each attribute in ``attrs``, concatenated, and the position in ``attrs`` they belong to."""
         attrs = np.asarray(attrs, dtype=np.int64)
         lens = self.counts[attrs]
-        return self.rows[ragged_ranges(self.starts[attrs], lens)], np.repeat(np.arange(len(attrs)), lens)
+        return self.rows[ragged_ranges(self.starts[attrs], lens)], repeat(np.arange(len(attrs)), lens)
 
 
 class Partials:
@@ -159,7 +160,7 @@ class Partials:
             bit_sizes = _popcount_rows(bits) if len(bits) else np.zeros(0, np.int64)
         small = np.flatnonzero(bit_sizes <= index.small)
         dense = np.flatnonzero(bit_sizes > index.small)
-        list_sizes = np.bincount(owner, minlength=n_lists).astype(np.int64) if n_lists else np.zeros(0, np.int64)
+        list_sizes = bincount(owner, minlength=n_lists).astype(np.int64) if n_lists else np.zeros(0, np.int64)
         if len(small):
             s_owner, s_rows = rows_from_bits(bits[small])
             owner = np.concatenate([owner, s_owner + n_lists])
@@ -192,7 +193,7 @@ class Partials:
         if not is_bits.any():
             q = pid - self.n_bits
             lens = self.sizes[pid]
-            return self.rows[ragged_ranges(self.starts[q], lens)], np.repeat(np.arange(len(pid), dtype=np.int64), lens)
+            return self.rows[ragged_ranges(self.starts[q], lens)], repeat(np.arange(len(pid), dtype=np.int64), lens)
         owner_parts, row_parts = [], []
         b = np.flatnonzero(is_bits)
         o, r = rows_from_bits(self.bits[pid[b]])
@@ -202,7 +203,7 @@ class Partials:
             q = pid[l] - self.n_bits
             lens = self.sizes[pid[l]]
             row_parts.append(self.rows[ragged_ranges(self.starts[q], lens)])
-            owner_parts.append(np.repeat(l, lens))
+            owner_parts.append(repeat(l, lens))
         owner = np.concatenate(owner_parts)
         rows = np.concatenate(row_parts)
         order = np.argsort(owner, kind="stable")
@@ -226,17 +227,17 @@ class Partials:
             q = pid[lst] - self.n_bits
             lens = self.sizes[pid[lst]]
             rows = self.rows[ragged_ranges(self.starts[q], lens)]
-            owner = np.repeat(np.arange(len(lst)), lens)
+            owner = repeat(np.arange(len(lst)), lens)
             a = attr[lst]
             hit = ix.col_codes[ix.attr_column[a][owner] * ix.n + rows] == ix.attr_code[a][owner]
-            out[lst] = np.bincount(owner[hit], minlength=len(lst))
+            out[lst] = bincount(owner[hit], minlength=len(lst))
         # Dense partial, rare attribute: test the bit of each record holding the attribute.
         rare = np.flatnonzero(b == -1)
         if len(rare):
             rows, owner = ix.attr_rows(attr[rare])
             words = self.bits.ravel()[pid[rare][owner] * W + (rows >> 6)]
             hit = ((words >> (rows & 63).astype(np.uint64)) & _ONE).astype(bool)
-            out[rare] = np.bincount(owner[hit], minlength=len(rare))
+            out[rare] = bincount(owner[hit], minlength=len(rare))
         # Dense partial, frequent attribute: AND with the attribute's bitset and popcount, in blocks.
         freq = np.flatnonzero(b >= 0)
         step = max(1, _WORDS_PER_CHUNK // W)
@@ -297,7 +298,7 @@ class Partials:
             key = (owner[:, None] * space + a)[keep]
             cells = (hi - lo) * space
             if cells <= 8 * len(key) + 65536:
-                hist = np.bincount(key, minlength=cells)
+                hist = bincount(key, minlength=cells)
                 keys = np.flatnonzero(hist)
                 cnt = hist[keys]
             else:
@@ -312,7 +313,7 @@ class Partials:
         seg = np.searchsorted(u_owner, np.arange(len(uniq) + 1))
         lens = np.diff(seg)[inverse]
         idx = ragged_ranges(seg[:-1][inverse], lens)
-        return np.repeat(np.arange(len(pids)), lens), u_attr[idx], u_count[idx].astype(np.int64)
+        return repeat(np.arange(len(pids)), lens), u_attr[idx], u_count[idx].astype(np.int64)
 
     def qualifying_cells(self, pids: np.ndarray, attr_mask: np.ndarray, columns: np.ndarray, k: int
                          ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -344,7 +345,7 @@ class Partials:
             key = cell_owner * space + cell_a
             cells = (hi - lo) * space
             if cells <= 8 * len(key) + 65536:
-                qual = np.bincount(key, minlength=cells)[key] >= k
+                qual = bincount(key, minlength=cells)[key] >= k
             else:
                 _, inv, cnt = np.unique(key, return_inverse=True, return_counts=True)
                 qual = cnt[inv.reshape(-1)] >= k
@@ -361,7 +362,7 @@ class Partials:
         attribute. Returns them and each record's new partial id (shared pairs share a partial)."""
         pid = np.asarray(pid, dtype=np.int64)
         attr = np.asarray(attr, dtype=np.int64)
-        if len(self) < len(pid) or (len(pid) and np.bincount(pid).max() > 1):
+        if len(self) < len(pid) or (len(pid) and bincount(pid).max() > 1):
             key, inverse = np.unique(pid * self.index.A + attr, return_inverse=True)
             inverse = inverse.reshape(-1)
             p, a = key // self.index.A, key % self.index.A
@@ -392,7 +393,7 @@ class Partials:
         q = p[lst] - self.n_bits
         lens = self.sizes[p[lst]]
         rows_l = self.rows[ragged_ranges(self.starts[q], lens)]
-        owner_l = np.repeat(np.arange(len(lst)), lens)
+        owner_l = repeat(np.arange(len(lst)), lens)
         al = a[lst]
         keep = ix.col_codes[ix.attr_column[al][owner_l] * ix.n + rows_l] == ix.attr_code[al][owner_l]
         owner = np.concatenate([owner_r[hit], owner_l[keep] + len(rare)])
@@ -410,7 +411,7 @@ class Partials:
         rows, owner = self.list_rows(pid)
         mask = keep(owner, rows)
         owner, rows = owner[mask], rows[mask]
-        sizes = np.bincount(owner, minlength=len(pid)).astype(np.int64)
+        sizes = bincount(owner, minlength=len(pid)).astype(np.int64)
         dense = np.flatnonzero(sizes > self.index.small)
         if not len(dense):
             obj, _, list_ids = Partials.build(self.index, np.zeros((0, self.index.W), np.uint64), None,
