@@ -243,8 +243,8 @@ class Partials:
         step = max(1, _WORDS_PER_CHUNK // W)
         for lo in range(0, len(freq), step):
             sel = freq[lo: lo + step]
-            x = self.bits.take(pid[sel], axis=0)
-            np.bitwise_and(x, ix.big_bits.take(b[sel], axis=0), out=x)
+            x = self.bits.take(np.asarray(pid[sel]).astype(np.intp, copy=False), axis=0)
+            np.bitwise_and(x, ix.big_bits.take(np.asarray(b[sel]).astype(np.intp, copy=False), axis=0), out=x)
             out[sel] = _popcount_rows(x)
         return out
 
@@ -381,8 +381,8 @@ class Partials:
         step = max(1, _WORDS_PER_CHUNK // W)
         for lo in range(0, len(freq), step):
             sel = freq[lo: lo + step]
-            x = self.bits.take(p[sel], axis=0)
-            np.bitwise_and(x, ix.big_bits.take(b[sel], axis=0), out=bits[lo: lo + len(sel)])
+            x = self.bits.take(np.asarray(p[sel]).astype(np.intp, copy=False), axis=0)
+            np.bitwise_and(x, ix.big_bits.take(np.asarray(b[sel]).astype(np.intp, copy=False), axis=0), out=bits[lo: lo + len(sel)])
         # Lists: records of a rare attribute that are in a dense parent; records of a small parent
         # that hold the attribute.
         rare = np.flatnonzero(b == -1)
