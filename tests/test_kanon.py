@@ -383,3 +383,47 @@ def test_unseeded_draws_follow_the_reference_distribution():
     for outcome, p in expected.items():
         sd = math.sqrt(max(p * (1 - p), 0.0) / copies)
         assert abs(got[outcome] / copies - p) <= 5 * sd + 1e-3, (outcome, got[outcome] / copies, p)
+
+
+# ---- the partial-record engine ----------------------------------------------------------------------
+def test_partials_against_brute_force():
+    """Counts, narrowing, listing, row selection and qualifying cells of bitset and list partials."""
+    from localsynth.generator.partials import Partials, RecordIndex
+
+    table = random_table(n=1000, m=5, seed=3)
+    ix = RecordIndex(table)
+    codes, ids = table.codes, ix.ids
+    rng = np.random.default_rng(0)
+    partials = Partials.root(ix)
+    pid = np.zeros(40, dtype=np.int64)
+    kinds = set()
+    members = [np.arange(table.n_records)] * 40            # brute-force record sets per record
+    for _ in range(4):
+        # a random attribute of a random matching record, per record
+        attr = np.array([ids[rng.choice(rows)][rng.integers(ix.m)] if len(rows) else -1 for rows in members])
+        attr = np.where(attr >= 0, attr, ids[ids >= 0][0])
+        counts = partials.pair_counts_shared(pid, attr)
+        expect = [int((ids[rows] == a).any(axis=1).sum()) for rows, a in zip(members, attr)]
+        assert counts.tolist() == expect
+        partials, pid = partials.narrow(pid, attr)
+        members = [rows[(ids[rows] == a).any(axis=1)] for rows, a in zip(members, attr)]
+        assert partials.sizes[pid].tolist() == [len(r) for r in members]
+        kinds |= set((pid < partials.n_bits).tolist())
+        rows, owner = partials.list_rows(pid)
+        for i, r in enumerate(members):
+            assert rows[owner == i].tolist() == r.tolist()
+        for i, r in enumerate(members):
+            if len(r):
+                ranks = np.arange(len(r))
+                assert partials.sample_rows(np.full(len(r), pid[i]), ranks).tolist() == r.tolist()
+        mask = rng.random(ix.A) < 0.7
+        free = rng.random((len(pid), ix.m)) < 0.8
+        free[:] = free[np.unique(pid, return_inverse=True)[1].reshape(-1)]  # equal pids, equal columns
+        starts, attrs, inverse = partials.qualifying_cells(pid, mask, free, 3)
+        for i, r in enumerate(members):
+            cells = [a for row in r for c, a in enumerate(ids[row]) if a >= 0 and mask[a] and free[i, c]]
+            cnt = Counter(cells)
+            want = sorted(a for a in cells if cnt[a] >= 3)
+            u = inverse[i]
+            assert sorted(attrs[starts[u]:starts[u + 1]].tolist()) == want
+    assert kinds == {True, False}                             # both bitset and list partials were used

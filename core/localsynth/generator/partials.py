@@ -257,17 +257,6 @@ class Partials:
             return self.pair_counts(key // self.index.A, key % self.index.A)[inverse.reshape(-1)]
         return self.pair_counts(pid, attr)
 
-    def counts(self, pid: np.ndarray, cand: np.ndarray) -> np.ndarray:
-        """For each record r (partial ``pid[r]``) and candidate attribute ``cand[r, j]`` (-1 = none): the
-        number of sensitive records matching the partial plus the candidate."""
-        pid = np.asarray(pid, dtype=np.int64)
-        cand = np.asarray(cand, dtype=np.int64)
-        out = np.zeros(cand.shape, dtype=np.int64)
-        r, j = np.nonzero(cand >= 0)
-        if len(r):
-            out[r, j] = self.pair_counts_shared(pid[r], cand[r, j])
-        return out
-
     def histograms(self, pids: np.ndarray, attr_mask: np.ndarray | None = None
                    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Attribute histograms of the records matching each partial in ``pids`` (repeats allowed, counted
