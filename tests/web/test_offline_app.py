@@ -87,6 +87,12 @@ def test_german_credit_end_to_end(app, german_credit, tmp_path):
     expect(app.locator(".ls-preview table").first).to_be_visible()
     expect(app.locator(".ls-summary table").first).to_be_visible()
     shoot(app, "02-german-credit-loaded")
+    # Near-unique columns (credit_amount) are unticked as likely identifiers; keep every column here.
+    app.locator(".ls-columns-all button").click()
+    expect(app.locator(".ls-columns input:checked")).to_have_count(len(pd.read_csv(german_credit, nrows=0).columns))
+    app.locator(".ls-prepare-apply button").click()
+    expect(status(app)).to_contain_text("columns prepared", timeout=60000)
+    expect(app.locator(".ls-page-risk").first).to_be_visible(timeout=60000)
     goto_page(app, "synthesize")
 
     set_int(app, "ls-k", K)
