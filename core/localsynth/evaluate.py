@@ -56,12 +56,12 @@ from typing import Any, Iterable, Mapping
 import numpy as np
 import pandas as pd
 
-from ._np import bincount
+from ._np import bincount, repeat
 from .aggregate import (Aggregates, aggregate, check_length, check_resolution, key_lengths, max_key_length,
-                        protect_k)
+                        protect_k, radix)
 from .errors import ParameterError
 from .progress import Progress, ProgressCallback, as_progress
-from .risk import RiskSummary, assess_risk
+from .risk import RiskSummary, aggregate_and_assess_risk
 from .table import Domain, EncodedTable
 
 __all__ = ["Statistics", "Evaluation", "compare", "marginal_errors", "k_marginal_score", "evaluate",
@@ -294,8 +294,8 @@ def compare(original: Aggregates, target: Aggregates, resolution: int, *, kind: 
     L = min(O.length, T.length)
     O, T = _up_to(O, L), _up_to(T, L)
     r = O.radix
-    lo, lt = key_lengths(O.keys, r), key_lengths(T.keys, r)
-    oc, tc = O.counts.astype(np.int64), T.counts.astype(np.int64)
+    lo, lt = _sorted_key_lengths(O.keys, r), _sorted_key_lengths(T.keys, r)
+    oc, tc = O.counts.astype(np.int64, copy=False), T.counts.astype(np.int64, copy=False)
 
     if O is T:  # the sensitive statistics: no look-ups needed
         in_t = in_o = np.ones(len(O), dtype=bool)
@@ -307,7 +307,101 @@ def compare(original: Aggregates, target: Aggregates, resolution: int, *, kind: 
         idx_in_o = O.index(T.keys)
         in_o = idx_in_o >= 0
         o_of_t = np.where(in_o, oc[np.maximum(idx_in_o, 0)] if len(oc) else 0, 0)
-    n_o, n_t = len(O), len(T)
+    return _statistics(kind, k, L, O.n_records, T.n_records, lo, oc, in_t, t_of_o,
+                       lt, tc, in_o, o_of_t, risk)
+
+
+def _sorted_key_lengths(keys: np.ndarray, r: int) -> np.ndarray:
+    """``key_lengths`` for an ascending key array: keys of length l lie in [r^(l-1), r^l)."""
+    if not len(keys):
+        return np.zeros(0, dtype=np.int64)
+    top = int(key_lengths(keys[-1:], r)[0])
+    edges = [0] + [int(np.searchsorted(keys, r ** l)) for l in range(top)] + [len(keys)]
+    return repeat(np.arange(top + 1, dtype=np.int64), np.diff(edges))
+
+
+@dataclass
+class _Counts:
+    """One aggregate table placed in a shared sorted key space: presence and count (0 if absent) per key."""
+
+    present: np.ndarray
+    counts: np.ndarray
+    n_records: int
+
+
+class _KeySpace:
+    """Several aggregate tables of one domain over the sorted union of their keys, so that comparing two
+    of them needs no look-ups (each table's keys are, in order, the space's keys where it is present)."""
+
+    def __init__(self, keys: np.ndarray, r: int):
+        self.keys, self.r = keys, r
+        self.tables: list[_Counts] = []
+
+    def add(self, present: np.ndarray, counts: np.ndarray, n_records: int) -> _Counts:
+        entry = _Counts(present, counts, n_records)
+        self.tables.append(entry)
+        return entry
+
+    def add_aggregates(self, agg: Aggregates, hint: np.ndarray | None = None) -> _Counts:
+        """Place ``agg`` (same domain); ``hint`` is a presence mask to try before searching."""
+        keys = agg.keys
+        counts = agg.counts.astype(np.int64, copy=False)
+        if hint is not None and int(hint.sum()) == len(keys) and np.array_equal(self.keys[hint], keys):
+            present = hint
+        else:
+            pos = np.searchsorted(self.keys, keys)
+            inside = pos < len(self.keys)
+            if not (inside.all() and np.array_equal(self.keys[pos], keys)):
+                self._extend(keys)
+                pos = np.searchsorted(self.keys, keys)
+            present = np.zeros(len(self.keys), dtype=bool)
+            present[pos] = True
+        full = np.zeros(len(self.keys), dtype=np.int64)
+        full[present] = counts
+        return self.add(present, full, agg.n_records)
+
+    def _extend(self, keys: np.ndarray) -> None:
+        new = np.union1d(self.keys, keys)
+        pos = np.searchsorted(new, self.keys)
+        for t in self.tables:
+            present = np.zeros(len(new), dtype=bool)
+            present[pos] = t.present
+            counts = np.zeros(len(new), dtype=np.int64)
+            counts[pos] = t.counts
+            t.present, t.counts = present, counts
+        self.keys = new
+        self._lengths = None
+
+    _lengths: np.ndarray | None = None
+
+    def lengths(self) -> np.ndarray:
+        if self._lengths is None:
+            self._lengths = _sorted_key_lengths(self.keys, self.r)
+        return self._lengths
+
+    def compare(self, O: _Counts, T: _Counts, resolution: int, length: int, kind: str,
+                risk: RiskSummary | None = None) -> "Statistics":
+        """``compare`` of two tables of this space (both reaching ``length``, keys no longer)."""
+        lengths = self.lengths()
+        lo, oc = lengths[O.present], O.counts[O.present]
+        if O is T:
+            in_t = in_o = np.ones(len(oc), dtype=bool)
+            lt, tc, t_of_o, o_of_t = lo, oc, oc, oc
+        else:
+            in_t, t_of_o = T.present[O.present], T.counts[O.present]
+            lt, tc = lengths[T.present], T.counts[T.present]
+            in_o, o_of_t = O.present[T.present], O.counts[T.present]
+        return _statistics(kind, resolution, length, O.n_records, T.n_records, lo, oc, in_t, t_of_o,
+                           lt, tc, in_o, o_of_t, risk)
+
+
+def _statistics(kind: str, k: int, L: int, o_records, t_records,
+                lo: np.ndarray, oc: np.ndarray, in_t: np.ndarray, t_of_o: np.ndarray,
+                lt: np.ndarray, tc: np.ndarray, in_o: np.ndarray, o_of_t: np.ndarray,
+                risk: RiskSummary | None) -> "Statistics":
+    """The metrics from both tables' combinations in key order: lengths, counts, presence in the other
+    table and the other table's count (0 where absent)."""
+    n_o, n_t = len(oc), len(tc)
 
     suppressed = int((~in_t).sum())
     fabricated = int((~in_o).sum())
@@ -374,7 +468,7 @@ def compare(original: Aggregates, target: Aggregates, resolution: int, *, kind: 
 
     return Statistics(
         kind=kind, resolution=k, length=L,
-        original_records=int(O.n_records), target_records=int(T.n_records),
+        original_records=int(o_records), target_records=int(t_records),
         original_combinations=n_o, target_combinations=n_t, common_combinations=common,
         suppressed_combinations=suppressed, fabricated_combinations=fabricated,
         suppressed_percentage=float(100.0 * suppressed / n_o) if n_o else 0.0,
@@ -382,7 +476,7 @@ def compare(original: Aggregates, target: Aggregates, resolution: int, *, kind: 
         original_count_mean=_scalar_mean(oc.astype(np.float64)),
         target_count_mean=_scalar_mean(tc.astype(np.float64)),
         mean_absolute_error=_scalar_mean(abs_err),
-        record_expansion_percentage=(100.0 * (T.n_records / O.n_records - 1.0)) if O.n_records else 0.0,
+        record_expansion_percentage=(100.0 * (t_records / o_records - 1.0)) if o_records else 0.0,
         unique_combinations_percentage=float(100.0 * (tc == 1).sum() / n_t) if n_t else 0.0,
         rare_combinations_percentage=float(100.0 * rare_t.sum() / n_t) if n_t else 0.0,
         records_with_unique_percentage=risk.unique_percentage if risk is not None else float("nan"),
@@ -701,20 +795,32 @@ def evaluate(sensitive: EncodedTable, synthetic: EncodedTable, resolution: int, 
     if reportable is not None and min(reportable.length, sens.domain.n_columns) != L:
         raise ParameterError(f"the released aggregates were computed up to length {reportable.length}, but the "
                              f"evaluation uses the aggregation limit {L}; use the same limit")
+    # One scan of both tables: exact counts of each over the union of their combinations, and the
+    # sensitive data's risk summary.
+    keys, (cs, cy), risk = aggregate_and_assess_risk([sens, syn], k, L, prog.slice(0.0, 0.85))
+    space = _KeySpace(keys, radix(sens.domain))
+    in_s, in_y = cs > 0, cy > 0
     if sensitive_aggregates is None:
-        sens_agg = aggregate(sens, L, prog.slice(0.0, 0.3))
+        sens_agg = Aggregates(sens.domain, L, keys[in_s], cs[in_s], sens.n_records)
+        s_entry = space.add(in_s, cs, sens.n_records)
     else:
         sens_agg = _up_to(sensitive_aggregates.recode(sens.domain), L)
-    syn_agg = aggregate(syn, L, prog.slice(0.3, 0.5))
-    syn_agg = replace(syn_agg, kind="synthetic")
-    rep = protect_k(sens_agg, k) if reportable is None else reportable.recode(sens.domain)
-    risk = assess_risk(sens, k, L, prog.slice(0.5, 0.85))
+        s_entry = space.add_aggregates(sens_agg, hint=in_s)
+    syn_agg = Aggregates(sens.domain, L, keys[in_y], cy[in_y], syn.n_records, kind="synthetic")
+    y_entry = space.add(in_y, cy, syn.n_records)
+    if reportable is None:
+        rep = protect_k(sens_agg, k)
+        rounded = (s_entry.counts // k) * k
+        r_entry = space.add(rounded > 0, rounded, sens_agg.n_records)
+    else:
+        rep = reportable.recode(sens.domain)
+        r_entry = space.add_aggregates(_up_to(rep, L))
     prog(0.85, "comparing aggregates")
     stats = {
-        "sensitive": compare(sens_agg, sens_agg, k, kind="sensitive", risk=risk),
-        "aggregate": compare(sens_agg, rep, k, kind="aggregate"),
-        "synthetic": compare(sens_agg, syn_agg, k, kind="synthetic"),
-        "synthetic_vs_aggregate": compare(rep, syn_agg, k, kind="synthetic_vs_aggregate"),
+        "sensitive": space.compare(s_entry, s_entry, k, L, "sensitive", risk=risk),
+        "aggregate": space.compare(s_entry, r_entry, k, L, "aggregate"),
+        "synthetic": space.compare(s_entry, y_entry, k, L, "synthetic"),
+        "synthetic_vs_aggregate": space.compare(r_entry, y_entry, k, L, "synthetic_vs_aggregate"),
     }
     prog(0.9, "comparing marginals")
     marg = marginal_errors(sens, syn)
