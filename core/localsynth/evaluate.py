@@ -153,6 +153,13 @@ def _by_length(lengths: np.ndarray, L: int, weights: np.ndarray | None = None) -
     return out if weights is not None else out.astype(np.int64)
 
 
+def _add_ones(total: float, n: int) -> float:
+    """``total`` plus 1.0, ``n`` times, rounded after each addition (as a sequential sum would be)."""
+    if n == 0:
+        return total
+    return float(np.cumsum(np.concatenate([[total], np.ones(n)]))[-1])
+
+
 def count_bins(max_count: int) -> np.ndarray:
     """Upper bounds of the count buckets: 10, 20, 40, … until one is ≥ ``max_count``."""
     bins = [INITIAL_BIN]
@@ -402,68 +409,98 @@ def _statistics(kind: str, k: int, L: int, o_records, t_records,
     """The metrics from both tables' combinations in key order: lengths, counts, presence in the other
     table and the other table's count (0 where absent)."""
     n_o, n_t = len(oc), len(tc)
+    # Both key orders put shorter combinations first, so each length is one slice of each table.
+    eo = np.searchsorted(lo, np.arange(1, L + 2))
+    et = np.searchsorted(lt, np.arange(1, L + 2))
 
-    suppressed = int((~in_t).sum())
-    fabricated = int((~in_o).sum())
-    common = int(in_t.sum())
-    abs_err = np.abs(oc[in_t] - t_of_o[in_t]).astype(np.float64)
+    def seg_count(mask: np.ndarray, e: np.ndarray) -> np.ndarray:
+        return np.array([np.count_nonzero(mask[e[i]:e[i + 1]]) for i in range(L)], dtype=np.int64)
+
+    def seg_sum(values: np.ndarray, e: np.ndarray) -> np.ndarray:
+        # exact integer sums; as floats they equal bincount's (exact) sums of the integer-valued weights
+        return np.array([int(values[e[i]:e[i + 1]].sum()) for i in range(L)], dtype=np.int64).astype(np.float64)
+
+    common = int(np.count_nonzero(in_t))
+    suppressed = n_o - common
+    fabricated = n_t - int(np.count_nonzero(in_o))
+    abs_err = np.abs(oc - t_of_o)
+    abs_err[~in_t] = 0
 
     # by length
-    o_n_l = _by_length(lo, L)
-    t_n_l = _by_length(lt, L)
-    common_l = _by_length(lo[in_t], L)
-    err_l = _by_length(lo[in_t], L, abs_err)
+    o_n_l = np.diff(eo).astype(np.int64)
+    t_n_l = np.diff(et).astype(np.int64)
+    common_l = seg_count(in_t, eo)
+    err_l = seg_sum(abs_err, eo)
     rare_t = tc < k
-    rare_l = _by_length(lt[rare_t], L)
-    unique_l = _by_length(lt[tc == 1], L)
-    leak = (oc < k) & in_t & (t_of_o < k)
-    leak_l = _by_length(lo[leak], L)
-    small_in_t = int(((oc > 0) & (oc < k) & in_t).sum())
+    n_rare = int(np.count_nonzero(rare_t))
+    rare_l = seg_count(rare_t, et)
+    unique_t = tc == 1
+    n_unique = int(np.count_nonzero(unique_t))
+    unique_l = seg_count(unique_t, et)
+    small_o = oc < k
+    leak = small_o & in_t & (t_of_o < k)
+    n_leak = int(np.count_nonzero(leak))
+    leak_l = seg_count(leak, eo)
+    small_in_t = int(np.count_nonzero(small_o & (oc > 0) & in_t))
 
-    # preservation population: every c ∈ T, plus the c ∈ O \ T with O(c) ≥ k (T count 0)
-    o_only = (oc >= k) & ~in_t
-    po = np.concatenate([o_of_t, oc[o_only]]).astype(np.float64)
-    pt = np.concatenate([tc, np.zeros(int(o_only.sum()), dtype=np.int64)]).astype(np.float64)
-    plen = np.concatenate([lt, lo[o_only]])
+    # Preservation population: every c ∈ T, then the c ∈ O \ T with O(c) ≥ k (T count 0). The latter
+    # all fall in the first bucket with preservation 0 and proportional error exactly 1; float sums are
+    # accumulated in population order, as a bincount over the whole population would.
+    o_only = ~(small_o | in_t)
+    n_only = int(np.count_nonzero(o_only))
+    only_l = seg_count(o_only, eo)
+    po = o_of_t.astype(np.float64)
+    pt = tc.astype(np.float64)
     has_o = po > 0
     safe_o = np.where(has_o, po, 1.0)
     preservation = np.where(has_o, np.minimum(pt / safe_o, 1.0), 0.0)
     prop_err = np.where(has_o, np.abs(pt - po) / safe_o, 1.0)
 
     bins = count_bins(int(tc.max()) if n_t else 0)
-    bucket = np.searchsorted(bins, pt, side="left")
     nb = len(bins)
+    if n_t and int(tc.min()) >= 0 and int(tc.max()) <= 4 * n_t + 65536:
+        bucket = np.searchsorted(bins, np.arange(int(tc.max()) + 1), side="left")[tc]
+    else:
+        bucket = np.searchsorted(bins, pt, side="left")
     b_size = bincount(bucket, minlength=nb)
+    b_size[0] += n_only
     b_pres = _mean(bincount(bucket, weights=preservation, minlength=nb), b_size)
-    b_len = _mean(bincount(bucket, weights=plen.astype(np.float64), minlength=nb), b_size)
+    len_sum = bincount(bucket, weights=lt.astype(np.float64), minlength=nb)
+    len_sum[0] += float(int(lo[o_only].sum()))
+    b_len = _mean(len_sum, b_size)
     b_cnt = _mean(bincount(bucket, weights=pt, minlength=nb), b_size)
-    b_err = _mean(bincount(bucket, weights=prop_err, minlength=nb), b_size)
+    err_sum = bincount(bucket, weights=prop_err, minlength=nb)
+    err_sum[0] = _add_ones(err_sum[0], n_only)
+    b_err = _mean(err_sum, b_size)
     by_count = pd.DataFrame({"bin": bins, "size": b_size.astype(np.int64), "mean_preservation": b_pres,
                              "mean_length": b_len, "mean_count": b_cnt, "mean_proportional_error": b_err})
     nonempty = b_size > 0
     mpe = float(b_err[nonempty].mean()) if nonempty.any() else 0.0
     mpe_all = float(b_err.mean())
 
-    p_size = _by_length(plen, L)
+    p_size = t_n_l + only_l
+    err_by_len = _by_length(lt, L, prop_err)
+    err_by_len = np.array([_add_ones(err_by_len[i], int(only_l[i])) for i in range(L)], dtype=np.float64)
+    t_sum_l = seg_sum(tc, et)
     by_length = pd.DataFrame({
         "length": np.arange(1, L + 1, dtype=np.int64),
         "original_combinations": o_n_l,
-        "original_count_mean": _mean(_by_length(lo, L, oc.astype(np.float64)), o_n_l),
+        "original_count_mean": _mean(seg_sum(oc, eo), o_n_l),
         "mean_absolute_error": _mean(err_l, common_l),
         "common_combinations": common_l,
         "suppressed_combinations": o_n_l - common_l,
-        "fabricated_combinations": _by_length(lt[~in_o], L),
+        "fabricated_combinations": t_n_l - seg_count(in_o, et),
         "distinct_combinations": t_n_l,
-        "target_count_mean": _mean(_by_length(lt, L, tc.astype(np.float64)), t_n_l),
+        "target_count_mean": _mean(t_sum_l, t_n_l),
         "rare_combinations": rare_l,
         "rare_percentage": _pct(rare_l, t_n_l),
         "unique_combinations": unique_l,
         "leakage_count": leak_l,
         "leakage_percentage": _pct(leak_l, o_n_l),
         "preservation_size": p_size,
-        "mean_preservation": _mean(_by_length(plen, L, preservation), p_size),
-        "preservation_mean_count": _mean(_by_length(plen, L, pt), p_size),
-        "mean_proportional_error": _mean(_by_length(plen, L, prop_err), p_size),
+        "mean_preservation": _mean(_by_length(lt, L, preservation), p_size),
+        "preservation_mean_count": _mean(t_sum_l, p_size),
+        "mean_proportional_error": _mean(err_by_len, p_size),
     })
 
     return Statistics(
@@ -473,16 +510,16 @@ def _statistics(kind: str, k: int, L: int, o_records, t_records,
         suppressed_combinations=suppressed, fabricated_combinations=fabricated,
         suppressed_percentage=float(100.0 * suppressed / n_o) if n_o else 0.0,
         fabricated_percentage=float(100.0 * fabricated / n_o) if n_o else 0.0,
-        original_count_mean=_scalar_mean(oc.astype(np.float64)),
-        target_count_mean=_scalar_mean(tc.astype(np.float64)),
-        mean_absolute_error=_scalar_mean(abs_err),
+        original_count_mean=float(int(oc.sum())) / n_o if n_o else 0.0,
+        target_count_mean=float(int(tc.sum())) / n_t if n_t else 0.0,
+        mean_absolute_error=float(int(abs_err.sum())) / common if common else 0.0,
         record_expansion_percentage=(100.0 * (t_records / o_records - 1.0)) if o_records else 0.0,
-        unique_combinations_percentage=float(100.0 * (tc == 1).sum() / n_t) if n_t else 0.0,
-        rare_combinations_percentage=float(100.0 * rare_t.sum() / n_t) if n_t else 0.0,
+        unique_combinations_percentage=float(100.0 * n_unique / n_t) if n_t else 0.0,
+        rare_combinations_percentage=float(100.0 * n_rare / n_t) if n_t else 0.0,
         records_with_unique_percentage=risk.unique_percentage if risk is not None else float("nan"),
         records_with_rare_percentage=risk.rare_percentage if risk is not None else float("nan"),
-        leakage_count=int(leak.sum()),
-        leakage_percentage=float(100.0 * leak.sum() / n_o) if n_o else 0.0,
+        leakage_count=n_leak,
+        leakage_percentage=float(100.0 * n_leak / n_o) if n_o else 0.0,
         target_in_rare_original=small_in_t,
         mean_proportional_error=mpe, mean_proportional_error_all_bins=mpe_all,
         by_length=by_length, by_count_bucket=by_count,
