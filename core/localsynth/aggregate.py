@@ -171,6 +171,7 @@ class CountedGroups:
     keys: np.ndarray | None           # combination key of each group (None when keys were not asked for)
     counts: tuple[np.ndarray, ...]    # records per group, one array per source table
     bounds: np.ndarray                # rows[bounds[i]:bounds[i + 1]] are the records of source table i
+    valid: np.ndarray | None = None   # groups without an absent value (absent-as-value mode only)
 
 
 _RADIX_LIMIT = 1 << 16  # numpy sorts ≤ 16-bit integers with a stable radix sort
@@ -206,7 +207,8 @@ def _dense_groups(key: np.ndarray, code: np.ndarray, parent: np.ndarray | None, 
 
 
 def scan_counts(codes: np.ndarray, domain: Domain, length: int, *, splits: tuple[int, ...] = (),
-                with_keys: bool = True, progress: Progress | None = None) -> Iterator[CountedGroups]:
+                with_keys: bool = True, absent_as_value: int = 0,
+                progress: Progress | None = None) -> Iterator[CountedGroups]:
     """Group stacked records by every set of at most ``length`` columns (shortest sets first, then in
     lexicographic order of the columns), counting each group's records per source table.
 
@@ -214,27 +216,44 @@ def scan_counts(codes: np.ndarray, domain: Domain, length: int, *, splits: tuple
     are the row indices where the second, third, … table starts. Groups are the combinations present
     in any of the tables, numbered in ascending key order within each column set (keys of different
     sets interleave). ``with_keys=False`` skips the keys (for lengths whose keys do not fit in int64).
+
+    Column sets of at most ``absent_as_value`` columns are grouped over *all* records, "absent" being a
+    value of its own that sorts first (the cells of the marginals): then ``valid`` marks the groups that
+    are combinations (no absent value), ``keys`` holds the keys of those only, and ``counts`` and
+    ``local`` cover every group. Longer sets, and all sets when it is 0, group only the records where
+    every column is present (``valid`` is None).
     """
     n, m = codes.shape
     sizes = domain.sizes
     offsets = domain.offsets
     r = radix(domain)
     col_codes = [np.ascontiguousarray(codes[:, c]).astype(np.int64) for c in range(m)]
+    all_rows = np.arange(n, dtype=np.int64)
     edges = np.array([0, *splits, n], dtype=np.int64)
     total = n_column_sets(m, length)
-    # Per prefix column set: (rows, group id per row, number of groups, group keys).
-    prefix: dict[tuple[int, ...], tuple[np.ndarray, np.ndarray, int, np.ndarray | None]] = {}
+    # Per prefix column set: (rows, group id per row, number of groups, group keys, valid groups or None).
+    prefix: dict[tuple[int, ...], tuple] = {}
     done = 0
     current: tuple[int, ...] = ()
     for cols in column_sets(m, length):
         last = cols[-1]
-        size = int(sizes[last])
-        if len(cols) == 1:
-            rows = np.flatnonzero(col_codes[last] >= 0)
-            code = col_codes[last][rows]
+        l = len(cols)
+        absent_mode = l <= absent_as_value
+        size = int(sizes[last]) + (1 if absent_mode else 0)
+        p_valid = None
+        if l == 1:
+            if absent_mode:
+                rows, code = all_rows, col_codes[last] + 1
+            else:
+                rows = np.flatnonzero(col_codes[last] >= 0)
+                code = col_codes[last][rows]
             key, parent, n_parent, p_keys = code, None, 1, None
+        elif absent_mode:  # the prefix covers all rows too
+            rows, parent, n_parent, p_keys, p_valid = prefix[cols[:-1]]
+            code = col_codes[last] + 1
+            key = parent * size + code
         else:
-            p_rows, p_local, n_parent, p_keys = prefix[cols[:-1]]
+            p_rows, p_local, n_parent, p_keys, _ = prefix[cols[:-1]]
             code = col_codes[last][p_rows]
             keep = code >= 0
             if keep.all():
@@ -243,13 +262,21 @@ def scan_counts(codes: np.ndarray, domain: Domain, length: int, *, splits: tuple
                 rows, parent, code = p_rows[keep], p_local[keep], code[keep]
             key = parent * size + code
         uniq, local, counts = _dense_groups(key, code, parent, size, n_parent * size)
-        keys = None
+        valid = keys = keys_all = None
+        if l == 1:
+            g_parent, g_code = None, uniq
+        else:
+            g_parent, g_code = np.divmod(uniq, size)
+        if absent_mode:
+            valid = g_code > 0
+            if p_valid is not None:
+                valid &= p_valid[g_parent]
+            attr_base = offsets[last]            # shifted code j + 1 is attribute offsets + j, key digit + 1
+        else:
+            attr_base = offsets[last] + 1
         if with_keys:
-            if p_keys is None:
-                keys = uniq + (offsets[last] + 1)
-            else:
-                g_parent, g_code = np.divmod(uniq, size)
-                keys = p_keys[g_parent] * r + (g_code + (offsets[last] + 1))
+            keys_all = g_code + attr_base if l == 1 else p_keys[g_parent] * r + (g_code + attr_base)
+            keys = keys_all[valid] if absent_mode else keys_all
         if len(edges) > 2:
             bounds = np.searchsorted(rows, edges)
             per_source = [bincount(local[bounds[i]:bounds[i + 1]], minlength=len(uniq))
@@ -259,16 +286,21 @@ def scan_counts(codes: np.ndarray, domain: Domain, length: int, *, splits: tuple
         else:
             bounds = np.array([0, len(rows)], dtype=np.int64)
             counts_t = (counts,)
-        if len(cols) < length:
-            prefix[cols] = (rows, local, len(uniq), keys)
+        if l < length:
+            if absent_mode and l == absent_as_value:  # children group present records only
+                keep = valid[local]
+                renumber = np.cumsum(valid) - 1
+                prefix[cols] = (rows[keep], renumber[local[keep]], int(valid.sum()), keys, None)
+            else:
+                prefix[cols] = (rows, local, len(uniq), keys_all, valid)
         # Column sets come in lexicographic order, so a prefix is finished once the next one starts.
-        if len(cols) > 1 and cols[:-1] != current:
+        if l > 1 and cols[:-1] != current:
             prefix.pop(current, None)
             current = cols[:-1]
-        yield CountedGroups(cols, rows, local, keys, counts_t, bounds)
+        yield CountedGroups(cols, rows, local, keys, counts_t, bounds, valid)
         done += 1
         if progress is not None and done % 16 == 0:
-            progress(done / total, f"counting combinations of {len(cols)} columns")
+            progress(done / total, f"counting combinations of {l} columns")
     if progress is not None:
         progress(1.0, "counted all combinations")
 
@@ -283,12 +315,12 @@ def check_aggregation_length(domain: Domain, length: int) -> int:
 
 
 def count_tables(tables: list[EncodedTable], length: int, progress: ProgressCallback | Progress | None = None,
-                 visit=None) -> tuple[np.ndarray, list[np.ndarray]]:
+                 visit=None, absent_as_value: int = 0) -> tuple[np.ndarray, list[np.ndarray]]:
     """Exact counts of every combination up to ``length`` in several tables over one domain, in one scan.
 
     Returns the sorted keys of the combinations present in any table and, per table, the count of each
     (0 where the table lacks it). ``visit(groups)`` is called with each :class:`CountedGroups` (e.g. to
-    assess risk during the same scan).
+    assess risk during the same scan); ``absent_as_value`` is passed to :func:`scan_counts`.
     """
     domain = tables[0].domain
     if any(not t.domain.same_as(domain) for t in tables[1:]):
@@ -297,12 +329,13 @@ def count_tables(tables: list[EncodedTable], length: int, progress: ProgressCall
     codes = tables[0].codes if len(tables) == 1 else np.concatenate([t.codes for t in tables])
     splits = tuple(np.cumsum([t.n_records for t in tables[:-1]]).tolist())
     keys, counts = [], [[] for _ in tables]
-    for g in scan_counts(codes, domain, length, splits=splits, progress=as_progress(progress)):
+    for g in scan_counts(codes, domain, length, splits=splits, absent_as_value=absent_as_value,
+                         progress=as_progress(progress)):
         if visit is not None:
             visit(g)
         keys.append(g.keys)
         for acc, c in zip(counts, g.counts):
-            acc.append(c)
+            acc.append(c if g.valid is None else c[g.valid])
     if not keys:
         return np.zeros(0, np.int64), [np.zeros(0, np.int64) for _ in tables]
     # Each column set's keys are ascending, but sets interleave (keys order by first attribute first):

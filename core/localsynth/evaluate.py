@@ -537,6 +537,30 @@ def _densify(key: np.ndarray, space: int) -> tuple[np.ndarray, int]:
     return inv.reshape(-1), len(uniq)
 
 
+MARGINAL_WIDTHS = (1, 2, 3)
+
+
+class _MarginalScan:
+    """:func:`marginal_errors` of two stacked tables from the groups of a scan that counts absent as a
+    value (``absent_as_value`` ≥ the largest width): the groups of a column set are exactly the cells
+    present in either table, in the same ascending order, so every figure is computed identically."""
+
+    def __init__(self, n_sensitive: int, n_synthetic: int, widths: list[int]):
+        self.widths = list(widths)
+        self.inv_s, self.inv_y = 1.0 / max(n_sensitive, 1), 1.0 / max(n_synthetic, 1)
+        self.errors: dict[int, list[float]] = {w: [] for w in self.widths}
+
+    def add(self, g) -> None:
+        errors = self.errors.get(len(g.columns))
+        if errors is None:
+            return
+        cs, cy = g.counts
+        errors.append(float(np.abs(cs * self.inv_s - cy * self.inv_y).mean()) if len(cs) else 0.0)
+
+    def result(self) -> dict[int, float]:
+        return {w: float(np.mean(e)) if e else 0.0 for w, e in self.errors.items()}
+
+
 def marginal_errors(sensitive: EncodedTable, synthetic: EncodedTable,
                     widths: Iterable[int] = (1, 2, 3)) -> dict[int, float]:
     """Mean absolute error of all ``w``-way marginals, as proportions of each table's records.
@@ -834,7 +858,10 @@ def evaluate(sensitive: EncodedTable, synthetic: EncodedTable, resolution: int, 
                              f"evaluation uses the aggregation limit {L}; use the same limit")
     # One scan of both tables: exact counts of each over the union of their combinations, and the
     # sensitive data's risk summary.
-    keys, (cs, cy), risk = aggregate_and_assess_risk([sens, syn], k, L, prog.slice(0.0, 0.85))
+    # The same scan counts the cells of the 1-/2-/3-way marginals (absent as a value) up to length L.
+    marginals = _MarginalScan(sens.n_records, syn.n_records, [w for w in MARGINAL_WIDTHS if w <= L])
+    keys, (cs, cy), risk = aggregate_and_assess_risk([sens, syn], k, L, prog.slice(0.0, 0.85), visit=marginals.add,
+                                                     absent_as_value=max(marginals.widths, default=0))
     space = _KeySpace(keys, radix(sens.domain))
     in_s, in_y = cs > 0, cy > 0
     if sensitive_aggregates is None:
@@ -860,7 +887,8 @@ def evaluate(sensitive: EncodedTable, synthetic: EncodedTable, resolution: int, 
         "synthetic_vs_aggregate": space.compare(r_entry, y_entry, k, L, "synthetic_vs_aggregate"),
     }
     prog(0.9, "comparing marginals")
-    marg = marginal_errors(sens, syn)
+    rest = [w for w in MARGINAL_WIDTHS if w > L]
+    marg = {**marginals.result(), **(marginal_errors(sens, syn, rest) if rest else {})}
     km = k_marginal_score(sens.to_frame(), syn.to_frame()) if sens.domain.n_columns >= 2 else float("nan")
     prog(1.0, "evaluation done")
     return Evaluation(resolution=k, length=L, sensitive_records=sens.n_records, synthetic_records=syn.n_records,

@@ -74,14 +74,19 @@ class _RiskScan:
             self.level += 1
         counts = g.counts[0]
         end = int(g.bounds[1])
-        if len(g.counts) > 1:  # groups of the other tables only are not combinations of this one
+        if len(g.counts) > 1 or g.valid is not None:
+            # groups of the other tables only, or with an absent value, are not combinations of this one
             held = counts > 0
+            if g.valid is not None:
+                held &= g.valid
             n_groups = int(held.sum())
             rare_g = held & (counts < self.k)
         else:
             n_groups = len(counts)
             rare_g = counts < self.k
         unique_g = counts == 1
+        if g.valid is not None:
+            unique_g &= g.valid
         s = self.stats[l]
         s[0] += n_groups
         n_rare = int(rare_g.sum())
@@ -146,20 +151,27 @@ def assess_risk(table: EncodedTable, resolution: int, length: int,
 
 
 def aggregate_and_assess_risk(tables: list[EncodedTable], resolution: int, length: int,
-                              progress: ProgressCallback | Progress | None = None
-                              ) -> tuple[np.ndarray, list[np.ndarray], RiskSummary]:
+                              progress: ProgressCallback | Progress | None = None, *, visit=None,
+                              absent_as_value: int = 0) -> tuple[np.ndarray, list[np.ndarray], RiskSummary]:
     """One scan for the exact aggregates of several tables over one domain and the risk of the first.
 
     Returns the sorted keys of every combination (up to ``length``, capped at the number of columns)
     present in any of the tables, each table's count of each key (0 where absent), and
     ``assess_risk(tables[0], resolution, length)``. ``Aggregates(domain, L, keys[c > 0], c[c > 0], n)``
     with ``c`` a table's counts equals ``aggregate(table, length)``. Raises ParameterError like
-    :func:`~localsynth.aggregate.aggregate` when the keys do not fit.
+    :func:`~localsynth.aggregate.aggregate` when the keys do not fit. ``visit`` and ``absent_as_value``
+    are passed to :func:`~localsynth.aggregate.count_tables` (to compute more from the same scan).
     """
     k = check_resolution(resolution)
     L = check_aggregation_length(tables[0].domain, length)
     acc = _RiskScan(tables[0], k, L)
-    keys, counts = count_tables(tables, L, progress, visit=acc.add)
+    if visit is None:
+        visitor = acc.add
+    else:
+        def visitor(g: CountedGroups) -> None:
+            acc.add(g)
+            visit(g)
+    keys, counts = count_tables(tables, L, progress, visit=visitor, absent_as_value=absent_as_value)
     return keys, counts, acc.summary()
 
 
