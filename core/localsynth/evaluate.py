@@ -59,6 +59,7 @@ import pandas as pd
 from ._np import bincount, repeat
 from .aggregate import (Aggregates, aggregate, check_length, check_resolution, key_lengths, max_key_length,
                         protect_k, radix)
+from .aggregate import _dense_groups
 from .errors import ParameterError
 from .progress import Progress, ProgressCallback, as_progress
 from .risk import RiskSummary, aggregate_and_assess_risk
@@ -667,16 +668,23 @@ def k_marginal_score(real: pd.DataFrame, synthetic: pd.DataFrame, columns: Itera
         denom_s = np.full(n_groups, float(max(n_s, 1)))
     total = np.zeros(n_groups, dtype=np.float64)   # Σ over pairs of the per-group distance
     pairs = list(itertools.combinations(pair_cols, 2))
+    # Cells (group, a, b) in ascending order of (group, a, b): dense ids of (group, a) are computed once
+    # per a and extended by b (the same cells in the same order as a sort of the full keys).
+    g_all = np.concatenate([gr, gs])
+    prefix_of: str | None = None
     for a, b in pairs:
-        ar, as_, na = enc[a]
+        if a != prefix_of:
+            prefix_of = a
+            ar, as_, na = enc[a]
+            a_all = np.concatenate([ar, as_])
+            uniq_ga, ga, _ = _dense_groups(g_all * na + a_all, a_all, g_all, na, n_groups * na)
+            group_of_ga = uniq_ga // na
         br, bs, nb = enc[b]
-        kr = (gr * na + ar) * nb + br
-        ks = (gs * na + as_) * nb + bs
-        uniq, inv = np.unique(np.concatenate([kr, ks]), return_inverse=True)
-        inv = inv.reshape(-1)
+        b_all = np.concatenate([br, bs])
+        uniq, inv, _ = _dense_groups(ga * nb + b_all, b_all, ga, nb, len(uniq_ga) * nb)
         cr = bincount(inv[:n_r], minlength=len(uniq)).astype(np.float64)
         cs = bincount(inv[n_r:], minlength=len(uniq)).astype(np.float64)
-        group = uniq // (na * nb)
+        group = group_of_ga[uniq // nb]
         diff = np.abs(cr / denom_r[group] - cs / denom_s[group])
         total += bincount(group, weights=diff, minlength=n_groups)
     mean_dist = total / len(pairs)
