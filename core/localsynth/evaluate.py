@@ -450,27 +450,60 @@ def _statistics(kind: str, k: int, L: int, o_records, t_records,
     o_only = ~(small_o | in_t)
     n_only = int(np.count_nonzero(o_only))
     only_l = seg_count(o_only, eo)
-    po = o_of_t.astype(np.float64)
-    pt = tc.astype(np.float64)
-    has_o = po > 0
-    safe_o = np.where(has_o, po, 1.0)
-    preservation = np.where(has_o, np.minimum(pt / safe_o, 1.0), 0.0)
-    prop_err = np.where(has_o, np.abs(pt - po) / safe_o, 1.0)
+    # T = O with every count > 0: T/O is exactly 1 and |T − O| / O exactly 0, so the float sums below
+    # are whole numbers that counting gives exactly.
+    identical = o_of_t is tc and (n_t == 0 or int(tc.min()) > 0)
+    if not identical:
+        # preservation = min(T/O, 1) (0 without O); proportional error = |T − O| / O (1 without O)
+        pt = tc.astype(np.float64)
+        po = o_of_t.astype(np.float64)
+        lacks_o = ~(po > 0)
+        safe_o = po.copy()
+        safe_o[lacks_o] = 1.0
+        preservation = np.divide(pt, safe_o)
+        np.minimum(preservation, 1.0, out=preservation)
+        preservation[lacks_o] = 0.0
+        prop_err = np.subtract(pt, po)
+        np.abs(prop_err, out=prop_err)
+        np.divide(prop_err, safe_o, out=prop_err)
+        prop_err[lacks_o] = 1.0
 
-    bins = count_bins(int(tc.max()) if n_t else 0)
+    top = int(tc.max()) if n_t else 0
+    bins = count_bins(top)
     nb = len(bins)
-    if n_t and int(tc.min()) >= 0 and int(tc.max()) <= 4 * n_t + 65536:
-        bucket = np.searchsorted(bins, np.arange(int(tc.max()) + 1), side="left")[tc]
+    bucket = None
+    if n_t and int(tc.min()) >= 0 and top <= 4 * n_t + 65536 and et[0] == 0 and et[-1] == n_t:
+        # Histograms of the T counts per length give every whole-number bucket sum exactly.
+        bucket_of = np.searchsorted(bins, np.arange(top + 1), side="left")
+        hist = [bincount(tc[et[i]:et[i + 1]], minlength=top + 1).astype(np.int64) for i in range(L)]
+        all_hist = sum(hist, np.zeros(top + 1, dtype=np.int64))
+        b_size = bincount(bucket_of, weights=all_hist, minlength=nb).astype(np.int64)
+        len_sum = bincount(bucket_of, weights=sum((h * (i + 1) for i, h in enumerate(hist)),
+                                                  np.zeros(top + 1, dtype=np.int64)), minlength=nb)
+        cnt_sum = bincount(bucket_of, weights=all_hist * np.arange(top + 1), minlength=nb)
+        if not identical:
+            bucket = bucket_of[tc]
     else:
+        pt = tc.astype(np.float64)
         bucket = np.searchsorted(bins, pt, side="left")
-    b_size = bincount(bucket, minlength=nb)
+        b_size = bincount(bucket, minlength=nb).astype(np.int64)
+        len_sum = bincount(bucket, weights=lt.astype(np.float64), minlength=nb)
+        cnt_sum = bincount(bucket, weights=pt, minlength=nb)
+    if identical:
+        pres_sum = b_size.astype(np.float64)
+        err_sum = np.zeros(nb, dtype=np.float64)
+        pres_l = t_n_l.astype(np.float64)
+        err_l_pop = np.zeros(L, dtype=np.float64)
+    else:
+        pres_sum = bincount(bucket, weights=preservation, minlength=nb)
+        err_sum = bincount(bucket, weights=prop_err, minlength=nb)
+        pres_l = _by_length(lt, L, preservation)
+        err_l_pop = _by_length(lt, L, prop_err)
     b_size[0] += n_only
-    b_pres = _mean(bincount(bucket, weights=preservation, minlength=nb), b_size)
-    len_sum = bincount(bucket, weights=lt.astype(np.float64), minlength=nb)
     len_sum[0] += float(int(lo[o_only].sum()))
+    b_pres = _mean(pres_sum, b_size)
     b_len = _mean(len_sum, b_size)
-    b_cnt = _mean(bincount(bucket, weights=pt, minlength=nb), b_size)
-    err_sum = bincount(bucket, weights=prop_err, minlength=nb)
+    b_cnt = _mean(cnt_sum, b_size)
     err_sum[0] = _add_ones(err_sum[0], n_only)
     b_err = _mean(err_sum, b_size)
     by_count = pd.DataFrame({"bin": bins, "size": b_size.astype(np.int64), "mean_preservation": b_pres,
@@ -480,8 +513,7 @@ def _statistics(kind: str, k: int, L: int, o_records, t_records,
     mpe_all = float(b_err.mean())
 
     p_size = t_n_l + only_l
-    err_by_len = _by_length(lt, L, prop_err)
-    err_by_len = np.array([_add_ones(err_by_len[i], int(only_l[i])) for i in range(L)], dtype=np.float64)
+    err_by_len = np.array([_add_ones(err_l_pop[i], int(only_l[i])) for i in range(L)], dtype=np.float64)
     t_sum_l = seg_sum(tc, et)
     by_length = pd.DataFrame({
         "length": np.arange(1, L + 1, dtype=np.int64),
@@ -499,7 +531,7 @@ def _statistics(kind: str, k: int, L: int, o_records, t_records,
         "leakage_count": leak_l,
         "leakage_percentage": _pct(leak_l, o_n_l),
         "preservation_size": p_size,
-        "mean_preservation": _mean(_by_length(lt, L, preservation), p_size),
+        "mean_preservation": _mean(pres_l, p_size),
         "preservation_mean_count": _mean(t_sum_l, p_size),
         "mean_proportional_error": _mean(err_by_len, p_size),
     })
