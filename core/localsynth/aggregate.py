@@ -289,7 +289,7 @@ def scan_counts(codes: np.ndarray, domain: Domain, length: int, *, splits: tuple
         if l < length:
             if absent_mode and l == absent_as_value:  # children group present records only
                 keep = valid[local]
-                renumber = np.cumsum(valid) - 1
+                renumber = np.cumsum(valid, dtype=np.int64) - 1
                 prefix[cols] = (rows[keep], renumber[local[keep]], int(valid.sum()), keys, None)
             else:
                 prefix[cols] = (rows, local, len(uniq), keys_all, valid)
