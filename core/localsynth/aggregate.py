@@ -88,17 +88,6 @@ def key_lengths(keys: np.ndarray, r: int) -> np.ndarray:
 
 
 # ---- scanning column sets ---------------------------------------------------------------------------
-@dataclass
-class Groups:
-    """The combinations of one set of columns: one key per present record."""
-
-    columns: tuple[int, ...]
-    rows: np.ndarray        # records where every column of the set is present
-    local: np.ndarray       # dense group id per such record
-    attrs: np.ndarray       # (n_groups, l) attribute ids of each group
-    counts: np.ndarray      # records per group
-
-
 def column_sets(n_columns: int, length: int) -> Iterator[tuple[int, ...]]:
     for l in range(1, length + 1):
         yield from itertools.combinations(range(n_columns), l)
@@ -106,59 +95,6 @@ def column_sets(n_columns: int, length: int) -> Iterator[tuple[int, ...]]:
 
 def n_column_sets(n_columns: int, length: int) -> int:
     return sum(math.comb(n_columns, l) for l in range(1, length + 1))
-
-
-def scan(table: EncodedTable, length: int, progress: Progress | None = None) -> Iterator[Groups]:
-    """Group the records by every set of at most ``length`` columns, shortest sets first."""
-    codes = table.codes
-    domain = table.domain
-    sizes = domain.sizes
-    present = codes >= 0
-    total = n_column_sets(domain.n_columns, length)
-    # Dense group ids of prefixes are reused: the key of (c1..cl) is group(c1..c(l-1)) * size(cl) + code(cl).
-    prefix: dict[tuple[int, ...], tuple[np.ndarray, np.ndarray, np.ndarray, int]] = {}
-    done = 0
-    current: tuple[int, ...] = ()
-    for cols in column_sets(domain.n_columns, length):
-        last = cols[-1]
-        if len(cols) == 1:
-            rows = np.flatnonzero(present[:, last])
-            key = codes[rows, last].astype(np.int64)
-            space = int(sizes[last])
-            parent_attrs = np.zeros((space, 0), dtype=np.int64)
-            parent_of = None
-        else:
-            p_rows, p_local, p_attrs, _ = prefix[cols[:-1]]
-            keep = present[p_rows, last]
-            rows = p_rows[keep]
-            key = p_local[keep] * int(sizes[last]) + codes[rows, last]
-            space = len(p_attrs) * int(sizes[last])
-            parent_attrs = p_attrs
-        if space <= 4 * len(rows) + 4096:
-            counts_all = bincount(key, minlength=space)
-            uniq = np.flatnonzero(counts_all)
-            counts = counts_all[uniq]
-            remap = np.zeros(space, dtype=np.int64)
-            remap[uniq] = np.arange(len(uniq))
-            local = remap[key]
-        else:
-            uniq, local, counts = np.unique(key, return_inverse=True, return_counts=True)
-        size = int(sizes[last])
-        parent, code = np.divmod(uniq, size) if len(cols) > 1 else (np.zeros(len(uniq), dtype=np.int64), uniq)
-        attrs = np.concatenate([parent_attrs[parent], (code + domain.offsets[last])[:, None]], axis=1)
-        groups = Groups(cols, rows, local.astype(np.int64), attrs, counts.astype(np.int64))
-        if len(cols) < length:
-            prefix[cols] = (rows, groups.local, attrs, len(uniq))
-        # Column sets come in lexicographic order, so a prefix is finished once the next one starts.
-        if len(cols) > 1 and cols[:-1] != current:
-            prefix.pop(current, None)
-            current = cols[:-1]
-        yield groups
-        done += 1
-        if progress is not None and done % 16 == 0:
-            progress(done / total, f"counting combinations of {len(cols)} columns")
-    if progress is not None:
-        progress(1.0, "counted all combinations")
 
 
 @dataclass

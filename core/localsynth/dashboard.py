@@ -187,7 +187,7 @@ def _intro(release: dict) -> list[str]:
     e = html.escape
     n_syn, n_rep, L = release["syntheticRecords"], release["reportedRecords"], release["length"]
     mode = release["mode"]
-    lines = [f"This page shows a synthetic data release made with LocalSynth"
+    lines = ["This page shows a synthetic data release made with LocalSynth"
              + (f" (synthesis mode: {e(str(mode))})" if mode else "") + f". It holds <b>{n_syn:,}</b> synthetic "
              "records — made-up records that resemble the real ones in their patterns, none of them a real "
              f"person — and the protected counts of combinations of up to <b>{L}</b> values, with a protected "

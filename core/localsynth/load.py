@@ -263,7 +263,6 @@ def prepare(raw: RawTable, options: LoadOptions = LoadOptions()) -> EncodedTable
         keep = ~absent_mask(values, col)
         parts[col] = pd.DataFrame({"record": exploded.index[keep], "value": values[keep].to_numpy()})
 
-    order = None
     if subject is not None:
         ids = frame[subject].str.strip().str.lower()
         empty = (ids == "").to_numpy()

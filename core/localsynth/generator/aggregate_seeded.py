@@ -46,12 +46,12 @@ import math
 
 import numpy as np
 
-from .._np import bincount, repeat
+from .._np import bincount, ragged_ranges, repeat
 from ..aggregate import Aggregates, key_lengths, pack, radix, unpack
 from ..errors import ParameterError
 from ..progress import Progress, ProgressCallback, as_progress
 from ..table import ABSENT, EncodedTable
-from .base import Synthesizer, finish, group_rank, make_rng, ragged_ranges
+from .base import Synthesizer, finish, group_rank, make_rng
 
 __all__ = ["AggregateSeeded", "row_percentile"]
 

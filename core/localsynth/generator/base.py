@@ -6,7 +6,7 @@ from abc import ABC, abstractmethod
 
 import numpy as np
 
-from .._np import ragged_ranges, repeat  # noqa: F401 (ragged_ranges is re-exported for the samplers)
+from .._np import repeat
 from ..errors import ParameterError
 from ..progress import Progress, ProgressCallback
 from ..table import ABSENT, EncodedTable

@@ -245,7 +245,7 @@ def _consolidate(ctx: _Context, available: np.ndarray, rng, progress: Progress,
 def _draw_available(ctx: _Context, partials: Partials, pid, recs, out, available, banned, rng,
                     at_root: bool) -> np.ndarray:
     """One eligible attribute per record (weight = count of record-so-far ∪ {a}), -1 when none."""
-    k, A, m = ctx.k, ctx.A, ctx.table.domain.n_columns
+    k, m = ctx.k, ctx.table.domain.n_columns
     pick = np.full(len(recs), -1, dtype=np.int64)
     ok_attr = (available > 0) & (ctx.counts >= k)
     if at_root:

@@ -20,9 +20,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from .._np import bincount, repeat
+from .._np import bincount, ragged_ranges, repeat
 from ..table import EncodedTable
-from .base import ragged_ranges
 
 _WORDS_PER_CHUNK = 1 << 21   # uint64 words per temporary block of AND + popcount
 _ONE = np.uint64(1)
@@ -153,9 +152,8 @@ class Partials:
     def build(cls, index: RecordIndex, bits: np.ndarray, bit_sizes: np.ndarray | None,
               owner: np.ndarray, rows: np.ndarray, n_lists: int) -> tuple["Partials", np.ndarray, np.ndarray]:
         """Partials from candidate bitsets and record lists (``owner`` ascending; rows ascending per owner).
-        Bitsets with at most ``W`` records become lists. Returns the object and the new ids of the given
+        Bitsets with at most ``index.small`` records become lists. Returns the object and the new ids of the given
         bitsets and lists."""
-        W = index.W
         if bit_sizes is None:
             bit_sizes = _popcount_rows(bits) if len(bits) else np.zeros(0, np.int64)
         small = np.flatnonzero(bit_sizes <= index.small)
