@@ -222,10 +222,7 @@ class Partials:
         # Small partials: compare each listed record's value.
         lst = np.flatnonzero(~is_bits)
         if len(lst):
-            q = pid[lst] - self.n_bits
-            lens = self.sizes[pid[lst]]
-            rows = self.rows[ragged_ranges(self.starts[q], lens)]
-            owner = repeat(np.arange(len(lst)), lens)
+            rows, owner = self.list_rows(pid[lst])
             a = attr[lst]
             hit = ix.col_codes[ix.attr_column[a][owner] * ix.n + rows] == ix.attr_code[a][owner]
             out[lst] = bincount(owner[hit], minlength=len(lst))
@@ -377,10 +374,7 @@ class Partials:
         rows_r, owner_r = ix.attr_rows(a[rare])
         words = self.bits.ravel()[p[rare][owner_r] * W + (rows_r >> 6)]
         hit = ((words >> (rows_r & 63).astype(np.uint64)) & _ONE).astype(bool)
-        q = p[lst] - self.n_bits
-        lens = self.sizes[p[lst]]
-        rows_l = self.rows[ragged_ranges(self.starts[q], lens)]
-        owner_l = repeat(np.arange(len(lst)), lens)
+        rows_l, owner_l = self.list_rows(p[lst])
         al = a[lst]
         keep = ix.col_codes[ix.attr_column[al][owner_l] * ix.n + rows_l] == ix.attr_code[al][owner_l]
         owner = np.concatenate([owner_r[hit], owner_l[keep] + len(rare)])
