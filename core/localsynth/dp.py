@@ -29,6 +29,7 @@ import numpy as np
 from ._np import bincount, ragged_ranges, repeat
 from .aggregate import Aggregates, check_length, key_lengths, max_key_length, pack, radix, unpack
 from .errors import ParameterError
+from .generator.base import make_rng
 from .progress import Progress, ProgressCallback, as_progress
 from .table import ABSENT, EncodedTable
 
@@ -43,14 +44,6 @@ _NORMAL = NormalDist()
 
 
 # ---- small helpers -----------------------------------------------------------------------------------
-def _rng(seed: int | np.random.Generator | None) -> np.random.Generator:
-    if isinstance(seed, np.random.Generator):
-        return seed
-    if seed is not None and (not isinstance(seed, (int, np.integer)) or isinstance(seed, bool) or seed < 0):
-        raise ParameterError(f"seed must be a whole number ≥ 0 or a numpy Generator, not {seed!r}")
-    return np.random.default_rng(seed)
-
-
 def _round_half_away(x: np.ndarray) -> np.ndarray:
     """Round to the nearest integer, halves away from zero (Rust ``f64::round``; Python rounds to even)."""
     x = np.asarray(x, dtype=np.float64)
@@ -555,7 +548,7 @@ def dp_aggregate(table: EncodedTable, params: DpParams | None = None, seed: int 
     parameters, Δ_k, τ_k and the candidate/survivor counts per length.
     """
     params = params or DpParams()
-    rng = _rng(seed)
+    rng = make_rng(seed)
     prog = as_progress(progress)
     domain = table.domain
     n = table.n_records
@@ -824,7 +817,7 @@ def complete_records(synthetic: EncodedTable, aggregates: Aggregates, seed: int 
     """
     if method not in ("pairs", "context"):
         raise ParameterError(f"completion method must be 'pairs' or 'context', not {method!r}")
-    rng = _rng(seed)
+    rng = make_rng(seed)
     prog = as_progress(progress)
     domain = aggregates.domain
     if not synthetic.domain.same_as(domain):
@@ -966,7 +959,7 @@ class DpAggregateSeeded:
                progress: ProgressCallback | Progress | None = None) -> EncodedTable:
         if self.aggregates_ is None:
             raise ParameterError("call fit(table) before sample()")
-        rng = _rng(seed)
+        rng = make_rng(seed)
         prog = as_progress(progress)
         target = n if n is not None else self.target_records
         if target is None:
