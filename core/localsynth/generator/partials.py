@@ -105,6 +105,15 @@ class RecordIndex:
         return self.rows[ragged_ranges(self.starts[attrs], lens)], repeat(np.arange(len(attrs)), lens)
 
 
+
+def _compact_attributes(n_attributes: int, attr_mask: np.ndarray | None):
+    """The attributes kept by ``attr_mask`` (all when None) numbered 0..space-1: returns ``space``, the
+    kept attribute ids and a map ``compact[attr] -> number`` (index -1, i.e. absent, and dropped ones -> -1)."""
+    to_attr = np.arange(n_attributes) if attr_mask is None else np.flatnonzero(attr_mask)
+    compact = np.full(n_attributes + 1, -1, dtype=np.int64)
+    compact[to_attr] = np.arange(len(to_attr))
+    return len(to_attr), to_attr, compact
+
 class Partials:
     """Partial records and the sensitive records matching each.
 
@@ -261,14 +270,7 @@ class Partials:
         uniq, inverse = np.unique(np.asarray(pids, dtype=np.int64), return_inverse=True)
         inverse = inverse.reshape(-1)
         owners, attrs, counts = [], [], []
-        if attr_mask is None:
-            space, to_attr = ix.A, np.arange(ix.A)
-            compact = np.append(np.arange(ix.A), -1)                 # index -1 (absent) -> -1
-        else:
-            to_attr = np.flatnonzero(attr_mask)
-            space = len(to_attr)
-            compact = np.full(ix.A + 1, -1, dtype=np.int64)
-            compact[to_attr] = np.arange(space)
+        space, to_attr, compact = _compact_attributes(ix.A, attr_mask)
         sizes = self.sizes[uniq]
         csum = np.cumsum(sizes)
         lo = 0
@@ -310,10 +312,7 @@ class Partials:
         uniq, first, inverse = np.unique(np.asarray(pids, dtype=np.int64), return_index=True, return_inverse=True)
         inverse = inverse.reshape(-1)
         cols = np.asarray(columns, dtype=bool)[first]
-        to_attr = np.flatnonzero(attr_mask)
-        space = len(to_attr)
-        compact = np.full(ix.A + 1, -1, dtype=np.int64)
-        compact[to_attr] = np.arange(space)
+        space, to_attr, compact = _compact_attributes(ix.A, attr_mask)
         sizes = self.sizes[uniq]
         csum = np.cumsum(sizes)
         owners, attrs = [], []
