@@ -82,16 +82,73 @@
     if (hit) interrupt[0] = 2; // SIGINT: Python raises KeyboardInterrupt at its next check
   }, true);
 
+  // Changes made in the page travel to the worker as JSON patches, one batch at a time. While the worker is busy
+  // they wait in `queue`, in order: a newer value of a property replaces its queued value (unless an action such
+  // as a button click came in between, so the action still sees the values typed before it).
   function sendChange(jsdoc, event) {
     if ((event.setter_id != null && event.setter_id === "py") || patching > 0) return;
-    if (worker.busy && event.model && event.attr) {
-      worker.queue = worker.queue.filter((old) => !(old.model === event.model && old.attr === event.attr));
-      worker.queue.push(event);
+    if (!worker.busy) {
+      postEvents([event]);
       return;
     }
-    worker.busy = true;
-    worker.postMessage({type: "patch", patch: jsdoc.create_json_patch([event])});
+    if (event.model && event.attr) {
+      for (let i = worker.queue.length - 1; i >= 0; i--) {
+        const old = worker.queue[i];
+        if (!old.attr) break;
+        if (old.model === event.model && old.attr === event.attr) {
+          worker.queue.splice(i, 1);
+          break;
+        }
+      }
+    }
+    worker.queue.push(event);
   }
+
+  function postEvents(events) {
+    worker.busy = true;
+    worker.postMessage({type: "patch", patch: worker.jsdoc.create_json_patch(events)});
+  }
+
+  // A patch from the worker was computed before it saw the changes still waiting in the queue: the user's newer
+  // values win, so put them back on the properties the patch overwrote (they reach the worker with the queue).
+  function reassertQueued(patch) {
+    if (!worker.queue.length || !patch || !patch.events) return;
+    const touched = new Set();
+    for (const ev of patch.events) {
+      if (ev.kind === "ModelChanged" && ev.model) touched.add(`${ev.model.id}\u0000${ev.attr}`);
+    }
+    for (const ev of worker.queue) {
+      if (ev.attr && touched.has(`${ev.model.id}\u0000${ev.attr}`)) ev.model.setv({[ev.attr]: ev.value});
+    }
+  }
+
+  // Buttons whose whole effect is on other widgets of the page are answered here, at once, instead of by a round
+  // trip through a possibly busy worker (a click on a checkbox right after "None" must see the boxes cleared).
+  // The resulting widget change reaches Python like any other change. Under `panel serve` Python handles them.
+  const LOCAL_ACTIONS = {
+    "ls-columns-all": ["ls-columns", (m) => ({active: m.labels.map((_, i) => i)})],
+    "ls-columns-none": ["ls-columns", (m) => ({active: []})],
+  };
+  function findModel(cssClass) {
+    for (const m of worker.jsdoc.all_models) {
+      if (Array.isArray(m.css_classes) && m.css_classes.includes(cssClass)) return m;
+    }
+    return null;
+  }
+  document.addEventListener("click", (e) => {
+    if (!worker.jsdoc) return;
+    for (const el of e.composedPath()) {
+      const action = el.classList && Object.keys(LOCAL_ACTIONS).find((c) => el.classList.contains(c));
+      if (!action) continue;
+      const [target, values] = LOCAL_ACTIONS[action];
+      const model = findModel(target);
+      if (!model) return;
+      e.stopPropagation();
+      e.preventDefault();
+      model.setv(values(model));
+      return;
+    }
+  }, true);
 
   const evalWaiters = new Map();
   let evalId = 0;
@@ -152,10 +209,9 @@
     const msg = event.data;
     if (msg.type === "idle") {
       if (worker.queue.length) {
-        const patch = worker.jsdoc.create_json_patch(worker.queue);
+        const events = worker.queue;
         worker.queue = [];
-        worker.busy = true;
-        worker.postMessage({type: "patch", patch: patch});
+        postEvents(events);
       } else {
         worker.busy = false;
       }
@@ -163,6 +219,7 @@
       try {
         patching += 1;
         worker.jsdoc.apply_json_patch(msg.patch, msg.buffers);
+        reassertQueued(msg.patch);
       } finally {
         patching -= 1;
       }
