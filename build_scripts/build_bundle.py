@@ -134,6 +134,7 @@ STAGES = (
     ("core", "Loading LocalSynth", 0.85, ("localsynth",)),
 )
 
+COMPUTE_STAGES = ("numeric", "core")  # what web/compute.js loads
 WEB_DIR = REPO_ROOT / "web"
 WEB_FILES = ("main.js", "style.css", "icon.svg")
 DOCS_PAGES = ("privacy.md",)
@@ -646,6 +647,14 @@ def build(out: Path, cache: Path, offline: bool = False, quiet: bool = False, py
             raise BuildError("web/worker.js lost its /*@LS_CONFIG@*/ placeholder")
         worker = marker.sub(lambda m: "/*@LS_CONFIG@*/ " + json.dumps(config, indent=1) + ";", worker)
         bundle.add("worker.js", worker.encode(), "repository web/worker.js with the generated CONFIG")
+        # One computation worker per synthesis run: the numeric and core stages only (no UI packages).
+        compute_config = {"packages": [p for key, _, _, pkgs in STAGES if key in COMPUTE_STAGES for p in pkgs],
+                          "lockFile": "pyodide/pyodide-lock.json", "lockIntegrity": sri(lock_bytes)}
+        compute = (WEB_DIR / "compute.js").read_text()
+        if not marker.search(compute):
+            raise BuildError("web/compute.js lost its /*@LS_CONFIG@*/ placeholder")
+        compute = marker.sub(lambda m: "/*@LS_CONFIG@*/ " + json.dumps(compute_config, indent=1) + ";", compute)
+        bundle.add("compute.js", compute.encode(), "repository web/compute.js with the generated CONFIG")
 
         styles = [f"{panel_dist}css/loading.css", "style.css"]
         scripts = [f"static/bokeh/{js}" for js in BOKEH_JS] + [f"{panel_dist}panel.min.js"]

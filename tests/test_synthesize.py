@@ -95,3 +95,30 @@ def test_summarize_columns(example):
     notes = ls.summarize_columns(ids).set_index("column")["note"]
     assert notes["id"] == "likely an identifier: consider excluding it"
     assert notes["g"] == "one value only: carries no information"
+
+
+@pytest.mark.parametrize("mode", ["row-seeded", "aggregate-seeded"])
+def test_synthesize_and_evaluate_is_one_run_and_survives_pickling(example, mode):
+    """The app computes runs in a separate worker and gets them back pickled (web/compute.js)."""
+    import pickle
+
+    params = SynthesisParams(mode=mode, resolution=2, length=3, seed=7)
+    seen = []
+    result, evaluation = ls.synthesize_and_evaluate(example, params, progress=lambda f, m: seen.append(f) or True)
+    alone = ls.synthesize(example, params)
+    assert np.array_equal(result.synthetic.codes, alone.synthetic.codes)
+    expected = ls.evaluate(example, alone.synthetic, 2, 3, reportable=alone.reportable)
+    assert evaluation.summary_text(False) == expected.summary_text(False)
+    assert evaluation.marginal_errors == expected.marginal_errors
+    assert seen == sorted(seen) and seen[-1] == 1.0 and 0.85 < max(f for f in seen if f < 1.0) < 1.0
+    result.sensitive = None
+    back, back_eval = pickle.loads(pickle.dumps((result, evaluation), protocol=pickle.HIGHEST_PROTOCOL))
+    assert back.synthetic.to_csv() == alone.synthetic.to_csv()
+    assert back.reportable.as_dict() == alone.reportable.as_dict()
+    assert back_eval.summary_text(False) == expected.summary_text(False)
+    assert back_eval.synthetic_aggregates.as_dict() == expected.synthetic_aggregates.as_dict()
+
+
+def test_synthesize_and_evaluate_cancels(example):
+    with pytest.raises(ls.Cancelled):
+        ls.synthesize_and_evaluate(example, SynthesisParams(seed=0), progress=lambda f, m: f < 0.9)

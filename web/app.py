@@ -20,7 +20,6 @@ import asyncio
 import html
 import io
 import math
-import secrets
 import sys
 import time
 from datetime import datetime, timezone
@@ -34,6 +33,8 @@ from localsynth.dp import ACCURACY_MODES, FABRICATION_MODES, DpParams
 from localsynth.synthesize import MODE_HELP
 
 IN_BROWSER = sys.platform == "emscripten"
+COMPUTE_WORKER = "./compute.js"  # one web worker per run (web/compute.js), next to worker.js in the bundle
+MAX_PARALLEL_RUNS = 3  # each run holds its own copy of the data in memory
 PRIVACY_DOC = "docs/privacy.html"  # rendered from docs/privacy.md into the bundle by build_bundle.py
 
 pn.extension(sizing_mode="stretch_width", notifications=False)
@@ -98,7 +99,8 @@ HELP = {
     "accuracy_mode": "DP: how the budget is split over combination lengths (long = more for longer ones).",
     "fabrication_mode": "DP: how hard to filter out noisy combinations that do not exist in the real data.",
     "complete": "DP: fill cells left empty by the sampler from the noisy counts (no extra privacy cost).",
-    "run": "Runs the synthesis and then its evaluation in the background; you can use the other pages meanwhile.",
+    "run": "Each run computes in the background, beside the page: use the other pages meanwhile, or start up to "
+           "3 runs side by side.",
     "download": "Saves the latest finished run's synthetic data as CSV (empty cells = suppressed values).",
     "export": "One zip: synthetic data (wide, condensed, long), protected and synthetic counts, metrics, the "
               "run manifest, a plain-language README and an offline dashboard you can e-mail.",
@@ -225,6 +227,10 @@ class Run:
         self.error = ""
         self.started = time.perf_counter()
         self.seconds = 0.0
+        self.input_name = ""
+        self.input_sha256 = ""
+        self.cancelled = False  # natively: the next progress callback stops the run
+        self.stop = None  # in the browser: terminates the run's computation worker
         p = params
         label = [f"Run {number}", p.mode.replace("-", " ")]
         label.append(f"ε={p.dp.epsilon:g}" if p.is_dp else f"k={p.resolution}")
@@ -246,6 +252,10 @@ class Run:
     def finished(self) -> bool:
         return self.status == "finished"
 
+    @property
+    def going(self) -> bool:
+        return self.status in ("queued", "running", "evaluating")
+
     def show(self) -> None:
         status = {"queued": "waiting", "running": "running", "evaluating": "evaluating", "finished": "finished",
                   "cancelled": "cancelled", "error": "error"}[self.status]
@@ -265,13 +275,10 @@ class LocalSynthApp:
         self.filename = "data.csv"
         self.treatments: dict[str, tuple[str, str]] = {}
         self.runs: list[Run] = []
-        self.current: Run | None = None
         self.selection: dict[str, list[str]] = {}
         self._explorer = None
         self._explorer_run = None
-        self._cancel = False
-        self._last_progress = 0.0
-        self._busy = False
+        self._spare_worker = None
         self._risk_pending = False
 
         # ---- shared -----------------------------------------------------------------------------
@@ -610,6 +617,7 @@ class LocalSynthApp:
             warn.append("With a single column there are no combinations to protect or learn; check the delimiter "
                         "or choose a file with more columns.")
         self._prepare_and_assess(first=True, warnings=warn)
+        self._warm_worker()
 
     def _clear_data(self) -> None:
         self.raw = None
@@ -723,7 +731,7 @@ class LocalSynthApp:
             self.run.disabled = True
             self._say(self._error_text(exc, "preparing the data"), "error")
             return
-        self.run.disabled = self._busy
+        self.run.disabled = False
         self.pick_column.options = []
         msg = (f"Loaded {self.filename}: {self.table.n_records:,} records, {len(self.table.columns)} columns "
                "prepared.")
@@ -740,7 +748,7 @@ class LocalSynthApp:
 
     # ==== Risk ========================================================================================
     def _on_risk_params(self, *events) -> None:
-        if self.table is not None and not self._busy:
+        if self.table is not None:
             self._assess_risk()
 
     def _assess_risk(self) -> bool:
@@ -780,7 +788,7 @@ class LocalSynthApp:
         return True
 
     def _on_hints(self, event=None) -> None:
-        if self.table is None or self._busy:
+        if self.table is None:
             return
         try:
             hints = ls.column_removal_hints(self.table, int(self.k.value), int(self.length.value))
@@ -844,36 +852,30 @@ class LocalSynthApp:
             kw["complete"] = bool(self.complete.value)
         return ls.SynthesisParams(**kw), fresh
 
-    def _on_progress(self, fraction: float, message: str) -> bool:
-        if self._cancel:
+    def _on_progress(self, run: Run, fraction: float, message: str) -> bool:
+        if run.cancelled:
             return False
-        now = time.perf_counter()
-        if now - self._last_progress >= 0.2 or fraction >= 1.0:
-            self._last_progress = now
-            run = self.current
-            value = int(round(1000 * min(max(fraction, 0.0), 1.0)))
+        value = int(round(1000 * min(max(fraction, 0.0), 1.0)))
+        run.progress.value = value
+        run.seconds = time.perf_counter() - run.started
+        if run.status == "running" and fraction >= 0.86:  # synthesize_and_evaluate: the last 14 % evaluate
+            run.status = "evaluating"
+        run.show()
+        if run is self._latest_going():
             self.progress.value = value
-            if run is not None:
-                run.progress.value = value
-                run.seconds = now - run.started
-                run.show()
             if message:
-                self._say(f"{run.label if run else 'Run'}: {message} ({100 * fraction:.0f} %)", "busy")
+                self._say(f"{run.label}: {message} ({100 * fraction:.0f} %)", "busy")
         return True
 
-    def _set_running(self, running: bool) -> None:
-        self._busy = running
-        self.run.disabled = running or self.table is None
-        self.file_input.disabled = running
-        self.prepare_apply.disabled = running or self.raw is None
-        self.export_build.disabled = running or not any(r.finished for r in self.runs)
+    def _latest_going(self) -> Run | None:
+        return next((r for r in reversed(self.runs) if r.going), None)
 
     async def _on_run(self, event=None) -> None:
         if self.table is None:
             self._say("Open and prepare a file on the Prepare page first.", "error")
             return
-        if self._busy:
-            self._say("A run is already going; wait for it or cancel it.", "error")
+        if sum(r.going for r in self.runs) >= MAX_PARALLEL_RUNS:
+            self._say(f"{MAX_PARALLEL_RUNS} runs are already going; wait for one to finish or cancel one.", "error")
             return
         try:
             params, fresh = self._params()
@@ -882,22 +884,24 @@ class LocalSynthApp:
             return
         self._run_counter = getattr(self, "_run_counter", 0) + 1
         run = Run(self._run_counter, params, fresh)
+        run.input_name, run.input_sha256 = self.filename, self.raw_sha256
         run.cancel.on_click(lambda e, r=run: self._on_cancel(r))
         run.delete.on_click(lambda e, r=run: self._on_delete(r))
         self.runs.append(run)
         self.runs_box.objects = [r.row for r in self.runs]
-        self.current = run
-        self._cancel = False
-        self._set_running(True)
         self.progress.value = 0
         run.status = "running"
         run.show()
         self._say(f"{run.label}: starting…", "busy")
-        await asyncio.sleep(0.05)  # let the page show the new run first
         table = self.table
         run.started = time.perf_counter()
         try:
-            run.result = await self._background(self._synthesize_and_evaluate, run, table)
+            if IN_BROWSER:
+                run.result, run.evaluation = await self._compute_in_worker(run, table)
+            else:
+                await asyncio.sleep(0.05)  # let the page show the new run first
+                run.result, run.evaluation = await asyncio.get_running_loop().run_in_executor(
+                    None, lambda: ls.synthesize_and_evaluate(table, run.params, lambda f, m: self._on_progress(run, f, m)))
             run.status = "finished"
         except (ls.Cancelled, KeyboardInterrupt):
             run.status = "cancelled"
@@ -906,50 +910,100 @@ class LocalSynthApp:
             run.error = self._error_text(exc, "synthesizing")
         finally:
             run.seconds = time.perf_counter() - run.started
-            self.current = None
-            self._set_running(False)
             run.cancel.visible = False
             run.delete.disabled = False
+            if IN_BROWSER:
+                self._warm_worker()
         run.show()
+        latest = self._latest_going() is None
         if run.status == "finished":
             run.progress.value = 1000
-            self.progress.value = 1000
+            if latest:
+                self.progress.value = 1000
             self._publish_run(run)
             self._say(f"Done: {run.label} finished in {run.seconds:.1f} s with {run.result.synthetic.n_records:,} "
                       "synthetic records. See pages 4 (Evaluate), 5 (Explore) and 6 (Export).", "ok")
         elif run.status == "cancelled":
-            self.progress.value = 0
+            if latest:
+                self.progress.value = 0
             self._say(f"{run.label}: cancelled. Nothing was produced.", "info")
         else:
-            self.progress.value = 0
+            if latest:
+                self.progress.value = 0
             self._say(f"{run.label} failed: {run.error}", "error")
 
-    def _synthesize_and_evaluate(self, run: Run, table):
-        def synth_progress(f, m):
-            return self._on_progress(0.85 * f, m)
+    # ---- computation workers (browser) -----------------------------------------------------------
+    def _warm_worker(self) -> None:
+        """Start loading a computation worker now, so that the next run starts at once."""
+        if IN_BROWSER and self._spare_worker is None:
+            from js import Worker
 
-        result = ls.synthesize(table, run.params, progress=synth_progress)
-        self._on_progress(0.86, "evaluating")
-        run.status = "evaluating"
+            self._spare_worker = Worker.new(COMPUTE_WORKER)
 
-        def eval_progress(f, m):
-            return self._on_progress(0.86 + 0.14 * f, m)
+    async def _compute_in_worker(self, run: Run, table):
+        """Synthesize and evaluate in a web worker of its own (web/compute.js); Cancel terminates it."""
+        import pickle
 
-        reportable = result.reportable
-        run.evaluation = ls.evaluate(table, result.synthetic, run.params.resolution, run.params.length,
-                                     reportable=reportable, sensitive_aggregates=result.sensitive_aggregates,
-                                     progress=eval_progress)
-        return result
+        from js import Object, Worker
+        from pyodide.ffi import create_proxy, to_js
+
+        worker, self._spare_worker = self._spare_worker or Worker.new(COMPUTE_WORKER), None
+        done = asyncio.get_running_loop().create_future()
+
+        def finish(outcome=None, error=None):
+            if not done.done():
+                done.set_exception(error) if error is not None else done.set_result(outcome)
+
+        def on_message(event):
+            data = event.data
+            if data.type == "progress":
+                self._on_progress(run, data.fraction, data.message)
+            elif data.type == "done":
+                finish(data.result.to_bytes())
+            elif data.type == "failed":
+                text = str(data.message)
+                finish(error=MemoryError(text) if "memory" in text.lower() else
+                       RuntimeError(f"the computation worker stopped: {text}"))
+
+        def on_error(event):
+            finish(error=RuntimeError(f"the computation worker failed: {getattr(event, 'message', event)}"))
+
+        def stop():
+            run.cancelled = True
+            worker.terminate()
+            finish(error=ls.Cancelled("Stopped at your request; nothing was produced."))
+
+        handlers = [create_proxy(on_message), create_proxy(on_error)]
+        worker.onmessage, worker.onerror = handlers
+        run.stop = stop
+        try:
+            job = pickle.dumps((table, run.params), protocol=pickle.HIGHEST_PROTOCOL)
+            worker.postMessage(to_js({"type": "run", "job": to_js(job)}, dict_converter=Object.fromEntries))
+            del job
+            data = await done
+        finally:
+            run.stop = None
+            worker.terminate()
+            for h in handlers:
+                h.destroy()
+        kind, payload = pickle.loads(data)
+        if kind == "error":
+            raise payload
+        result, evaluation = payload
+        result.sensitive = table
+        return result, evaluation
 
     def _on_cancel(self, run: Run) -> None:
-        # Native: the next progress callback returns False. In the browser the click has already interrupted
-        # the worker (main.js raises KeyboardInterrupt in Python) and this event arrives after the run ended.
-        if run is self.current:
-            self._cancel = True
-            self._say("Cancelling…", "busy")
+        if not run.going:
+            return
+        self._say(f"{run.label}: cancelling…", "busy")
+        if run.stop is not None:
+            run.stop()
+        else:
+            run.cancelled = True
 
     def _on_delete(self, run: Run) -> None:
-        if run is self.current:
+        if run.going:
             return
         self.runs = [r for r in self.runs if r is not run]
         self.runs_box.objects = [r.row for r in self.runs]
@@ -991,7 +1045,7 @@ class LocalSynthApp:
                     w.value = list(options.values())[-1]
         finally:
             todo, self._batch = self._batch, None
-        self.export_build.disabled = self._busy or not options
+        self.export_build.disabled = not options
         if not options:
             self.eval_summary.object = _message("Finish a run on the Synthesize page first.")
             self.cmp_tables[0].object = self.cmp_tables[1].object = ""
@@ -1218,7 +1272,7 @@ class LocalSynthApp:
         release = ls.ReleaseRun(synthetic=run.result.synthetic, reportable=run.result.reportable,
                                 synthetic_aggregates=run.evaluation.synthetic_aggregates if run.evaluation else None,
                                 evaluation=run.evaluation, parameters=p.to_dict(), seed=p.seed,
-                                input_name=self.filename, input_sha256=self.raw_sha256,
+                                input_name=run.input_name, input_sha256=run.input_sha256,
                                 timings={"exported": now, "durations_seconds": {"synthesize_and_evaluate":
                                                                                 round(run.seconds, 3)}})
         return ls.release_zip(release)

@@ -70,18 +70,6 @@
   worker.queue = [];
   let patching = 0;
 
-  // With cross-origin isolation (sent by `localsynth serve`) the Stop button interrupts Python in the worker.
-  let interrupt = null;
-  if (self.crossOriginIsolated && typeof SharedArrayBuffer !== "undefined") {
-    interrupt = new Uint8Array(new SharedArrayBuffer(1));
-  }
-  LS.canInterrupt = interrupt !== null;
-  document.addEventListener("click", (e) => {
-    if (!interrupt) return;
-    const hit = e.composedPath().some((el) => el.classList && el.classList.contains("ls-cancel"));
-    if (hit) interrupt[0] = 2; // SIGINT: Python raises KeyboardInterrupt at its next check
-  }, true);
-
   // Changes made in the page travel to the worker as JSON patches, one batch at a time. While the worker is busy
   // they wait in `queue`, in order: a newer value of a property replaces its queued value (unless an action such
   // as a button click came in between, so the action still sees the values typed before it).
@@ -251,5 +239,5 @@
     }
   };
   worker.onerror = (e) => showFatal(`The background worker failed: ${e.message || e}`);
-  worker.postMessage({type: "init", interruptBuffer: interrupt});
+  worker.postMessage({type: "init"});
 })();

@@ -18,7 +18,6 @@ const CONFIG = /*@LS_CONFIG@*/ {
 
 const BASE = new URL("./", self.location.href).href;
 let pyodide = null;
-let interruptBuffer = null;
 
 function post(type, data) {
   self.postMessage(Object.assign({type: type}, data || {}));
@@ -95,7 +94,6 @@ async function startApplication() {
     stderr: (s) => console.warn(s),
     env: {HOME: "/home/pyodide"},
   });
-  if (interruptBuffer) pyodide.setInterruptBuffer(interruptBuffer);
   const timings = {runtime: performance.now() - t0};
   const n = CONFIG.stages.length;
   for (let i = 0; i < n; i++) {
@@ -135,10 +133,7 @@ function runPython(code) {
 
 self.onmessage = async (event) => {
   const msg = event.data;
-  // A Stop click that arrives while Python is idle must not interrupt the next, unrelated call.
-  if (interruptBuffer && msg.type !== "init") interruptBuffer[0] = 0;
   if (msg.type === "init") {
-    interruptBuffer = msg.interruptBuffer || null;
     try {
       await startApplication();
     } catch (e) {

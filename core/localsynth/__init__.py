@@ -14,7 +14,8 @@ from .export import ReleaseRun, release_zip, sha256_bytes, sha256_file, write_re
 from .explore import Explorer, explore_counts, selection_label, selection_total, toggle_value
 from .load import LoadOptions, RawTable, load_table, prepare, read_raw
 from .risk import RiskSummary, assess_risk, column_removal_hints
-from .synthesize import MODES, SynthesisParams, SynthesisResult, make_synthesizer, summarize_columns, synthesize
+from .synthesize import (MODES, SynthesisParams, SynthesisResult, make_synthesizer, summarize_columns, synthesize,
+                         synthesize_and_evaluate)
 from .table import ABSENT, Domain, EncodedTable, MultiValueSource, encode_frame
 
 __version__ = "0.1.0"

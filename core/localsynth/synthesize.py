@@ -205,6 +205,21 @@ def synthesize(table: EncodedTable, params: SynthesisParams | None = None,
     return SynthesisResult(params, synthetic, time.perf_counter() - started, table, reportable, sens_agg)
 
 
+def synthesize_and_evaluate(table: EncodedTable, params: SynthesisParams | None = None,
+                            progress: ProgressCallback | Progress | None = None):
+    """One complete run: :func:`synthesize`, then :func:`~localsynth.evaluate.evaluate` against ``table``
+    (reusing the run's aggregates). Returns ``(SynthesisResult, Evaluation)``; progress is 85 % synthesis."""
+    from .evaluate import evaluate
+
+    prog = as_progress(progress)
+    result = synthesize(table, params, prog.slice(0.0, 0.85))
+    prog(0.86, "evaluating")
+    p = result.params
+    evaluation = evaluate(table, result.synthetic, p.resolution, p.length, reportable=result.reportable,
+                          sensitive_aggregates=result.sensitive_aggregates, progress=prog.slice(0.86, 1.0))
+    return result, evaluation
+
+
 def summarize_columns(table: EncodedTable, top: int = 3) -> pd.DataFrame:
     """One row per column: distinct values, empty cells, the most common values, and a warning when the
     column looks like an identifier (more distinct values than half the records)."""

@@ -131,3 +131,43 @@ def test_a_click_sees_the_values_typed_before_it(app, german_credit):
     expect(synth.locator(".ls-run-info[data-status=finished]")).to_have_count(1, timeout=120000)
     assert python(app, "[app.runs[0].params.resolution, app.runs[0].params.seed]") == [7, 3]
     assert synth.locator(".ls-resolution input").first.input_value() == "7"
+
+
+def test_runs_compute_side_by_side_and_the_app_answers_meanwhile(app, german_credit):
+    load(app, german_credit)
+    app.locator(".bk-tab", has_text="3 Synthesize").first.click()
+    synth = app.locator(".ls-page-synthesize").first
+    # Run 1: long (unseeded, 300,000 records: tens of seconds); run 2: short (row-seeded).
+    synth.locator(".ls-mode select").first.select_option(label="K-anonymity: unseeded")
+    box = synth.locator(".ls-records input").first
+    box.fill("300000")
+    box.press("Enter")
+    synth.locator(".ls-run button").click()
+    expect(synth.locator(".ls-run-info[data-status=running]")).to_have_count(1, timeout=30000)
+    synth.locator(".ls-mode select").first.select_option(label="K-anonymity: row seeded")
+    synth.locator(".ls-run button").click()
+    expect(synth.locator(".ls-run-row")).to_have_count(2, timeout=30000)
+    expect(synth.locator(".ls-run-info").nth(1)).to_have_attribute("data-status", "finished", timeout=120000)
+    first = synth.locator(".ls-run-info").nth(0)
+    assert first.get_attribute("data-status") == "running"
+    # While run 1 computes, Python answers: run 2's evaluation is drawn and Explore counts a selection.
+    app.locator(".bk-tab", has_text="4 Evaluate").first.click()
+    expect(app.locator(".ls-page-evaluate .ls-eval-summary")).to_contain_text("Sensitive data privacy")
+    app.locator(".bk-tab", has_text="5 Explore").first.click()
+    explore = app.locator(".ls-page-explore").first
+    explore.locator(".ls-pick-column select").first.select_option(label="housing")
+    picker = explore.locator(".ls-pick-values").first
+    picker.locator("input[type=search], input.choices__input--cloned").first.click()
+    picker.locator(".choices__list--dropdown .choices__item--choice").filter(
+        has_text=re.compile("^A152$")).first.click()
+    app.keyboard.press("Escape")
+    expected = python(app, "int((app.runs[1].result.synthetic.to_frame()['housing'] == 'A152').sum())")
+    expect(explore.locator(".ls-total-synthetic")).to_have_text(f"{expected:,}", timeout=15000)
+    assert first.get_attribute("data-status") == "running"
+    assert python(app, "app.runs[0].status") == "running"
+    # Cancel stops run 1 at once (its worker is terminated); nothing of it is kept.
+    app.locator(".bk-tab", has_text="3 Synthesize").first.click()
+    synth.locator(".ls-cancel button").first.click()
+    expect(first).to_have_attribute("data-status", "cancelled", timeout=10000)
+    assert python(app, "[app.runs[0].result is None, app.runs[0].stop is None]") == [True, True]
+    assert python(app, "sorted(app._finished_options().values())") == [2]
