@@ -9,8 +9,11 @@ aborted):
 * prepare → Risk shown for the 8-column selection with AGEP (width 10) and PINCP (4 quantile bins) binned;
 * file chosen → finished DP run (ε = 4, L = 3) on that preparation, including the UI steps, and the run
   alone (Run clicked → "Done");
-* responsiveness while a run is going: page-tab switches (click → the other page visible), each measured
-  from Python through Playwright (so an upper bound: it includes the automation round trip), target 200 ms.
+* responsiveness while a long run computes (unseeded, 300,000 records, in its own computation worker):
+  page-tab switches (click → the other page visible), and two answers computed by Python in the app's worker
+  (Evaluate: a page of the synthetic table typed → its rows shown; Explore: a value picked → the selection's
+  counts shown). Each is measured from Python through Playwright, so it is an upper bound that includes the
+  automation round trip; target 200 ms.
 
 Usage: python benchmarks/bench_ui.py [--bundle DIR] [--results JSON] [--probes N]
 """
@@ -63,6 +66,40 @@ def _wait_status(page, pattern: str, timeout_s: float = 900) -> str:
     raise SystemExit(f"timed out waiting for {pattern!r}")
 
 
+def _stats(ms: list[float]) -> dict:
+    return {"probes": len(ms), "median": round(statistics.median(ms), 1), "max": round(max(ms), 1),
+            "over_target": sum(x > TARGET_MS for x in ms), "all": [round(x, 1) for x in ms]}
+
+
+def table_page_probe(page, number: int) -> float:
+    """Type a page number of the Evaluate table; until its rows are shown (Python renders them)."""
+    box = page.locator(".ls-page-evaluate .ls-table-page input").first
+    first_row = (number - 1) * 20 + 1
+    box.fill(str(number))
+    t = time.perf_counter()
+    box.press("Enter")
+    page.locator(".ls-page-evaluate").filter(has_text=f"rows {first_row:,}–").first.wait_for(timeout=30000)
+    return 1000 * (time.perf_counter() - t)
+
+
+def explore_probe(page, value: str) -> float:
+    """Select one value of SEX on the Explore page; until the selection's synthetic total is shown."""
+    picker = page.locator(".ls-page-explore .ls-pick-values").first
+    page.locator(".ls-page-explore .ls-clear-selection button").click()
+    page.locator(".ls-page-explore .ls-explore-info").filter(has_text="Selection: all records").first.wait_for(
+        timeout=30000)
+    picker.locator("input[type=search], input.choices__input--cloned").first.click()
+    item = picker.locator(".choices__list--dropdown .choices__item--choice").filter(
+        has_text=re.compile(f"^{re.escape(value)}$")).first
+    t = time.perf_counter()
+    item.click()
+    page.locator(".ls-page-explore .ls-explore-info").filter(has_text=f"SEX is {value}").first.wait_for(
+        timeout=30000)
+    ms = 1000 * (time.perf_counter() - t)
+    page.keyboard.press("Escape")
+    return ms
+
+
 def tab_probe(page, name: str) -> float:
     t = time.perf_counter()
     goto_page(page, name)
@@ -91,22 +128,13 @@ def run_benchmark(url: str, probes: int) -> dict:
 
         # The typical preparation: 8 columns, AGEP and PINCP binned.
         page.locator(".ls-columns-none button").click()
-        for _ in range(3):  # a click made while the worker echoes an earlier change can be lost: check, redo
-            for col in COLUMNS:
-                box = page.locator(".ls-columns label").filter(has_text=re.compile(f"^{col}$")).locator("input")
-                if not box.is_checked():
-                    box.click()
-            page.wait_for_timeout(1500)
-            if page.locator(".ls-columns input:checked").count() == len(COLUMNS):
-                break
+        for col in COLUMNS:
+            page.locator(".ls-columns label").filter(has_text=re.compile(f"^{col}$")).locator("input").click()
         _select(page, "ls-bin-column", "AGEP")
         _select(page, "ls-treatment", "Number ranges of a fixed width")
-        page.wait_for_function("() => true")
-        page.wait_for_timeout(1500)  # the treatment's default parameter is echoed back first
         _fill(page, "ls-treatment-param", "10")
         _select(page, "ls-bin-column", "PINCP")
         _select(page, "ls-treatment", "Number ranges: equal counts, N bins (quantiles)")
-        page.wait_for_timeout(1500)
         _fill(page, "ls-treatment-param", "4")
         t1 = time.perf_counter()
         page.locator(".ls-prepare-apply button").click()
@@ -123,24 +151,37 @@ def run_benchmark(url: str, probes: int) -> dict:
         out["dp_run_s"] = t3 - t2
         out["file_to_finished_dp_run_s"] = t3 - t0  # includes the all-column risk and the UI steps above
 
-        # Responsiveness: a k-anonymous run (row seeded) is going while tabs are switched.
-        _select(page, "ls-mode", "K-anonymity: row seeded", ".ls-page-synthesize")
+        # Responsiveness while a long run computes (unseeded, 300,000 records): page-tab switches (answered in
+        # the page), and two answers that need Python (in the app's worker): turning a page of the Evaluate
+        # table, and selecting a value on the Explore page (the counts of the finished DP run).
+        _select(page, "ls-mode", "K-anonymity: unseeded", ".ls-page-synthesize")
+        _fill(page, "ls-records", 300000, ".ls-page-synthesize")
         page.locator(".ls-page-synthesize .ls-run button").click()
         page.locator(".ls-run-info[data-status=running]").first.wait_for(state="attached", timeout=60000)
-        latencies = []
-        names = ["risk", "synthesize", "prepare", "synthesize"]
-        running_at_end = True
+        tabs, python_answers = [], {"evaluate_table_page": [], "explore_selection": []}
+        goto_page(page, "evaluate")
+        goto_page(page, "explore")
+        _select(page, "ls-pick-column", "SEX", ".ls-page-explore")
         for i in range(probes):
-            latencies.append(tab_probe(page, names[i % len(names)]))
-            time.sleep(0.3)
+            tabs.append(tab_probe(page, ["risk", "synthesize", "prepare", "synthesize"][i % 4]))
+            time.sleep(0.2)
+        goto_page(page, "evaluate")
+        for i in range(probes):
+            python_answers["evaluate_table_page"].append(table_page_probe(page, 2 + i))
+            time.sleep(0.2)
+        goto_page(page, "explore")
+        for i in range(probes):
+            python_answers["explore_selection"].append(explore_probe(page, "1" if i % 2 == 0 else "2"))
+            time.sleep(0.2)
         running_at_end = page.locator(".ls-run-info[data-status=running], .ls-run-info[data-status=evaluating]"
                                       ).count() > 0
+        goto_page(page, "synthesize")
         t4 = time.perf_counter()
         _wait_status(page, r"^Done: Run 2")
-        out["row_seeded_run_rest_s"] = time.perf_counter() - t4
-        out["tab_switch_during_run_ms"] = {"probes": len(latencies), "median": statistics.median(latencies),
-                                           "max": max(latencies), "all": [round(x, 1) for x in latencies],
-                                           "run_still_going_after_probes": running_at_end}
+        out["long_run_rest_s"] = time.perf_counter() - t4
+        out["run_still_going_after_probes"] = running_at_end
+        out["tab_switch_during_run_ms"] = _stats(tabs)
+        out["python_answer_during_run_ms"] = {k: _stats(v) for k, v in python_answers.items()}
         out["errors"] = page.evaluate("LocalSynth.errors")
         browser.close()
     out["non_loopback_requests"] = guard.blocked
@@ -171,7 +212,6 @@ def main(argv=None) -> int:
         chromium = "unknown"
     res = {k: (round(v, 2) if isinstance(v, float) else v) for k, v in res.items()}
     t = res["tab_switch_during_run_ms"]
-    t["median"], t["max"] = round(t["median"], 1), round(t["max"], 1)
     res["target_interaction_ms"] = TARGET_MS
     res["dataset"] = str(DATA)
     res["environment"] = {"chromium": chromium, "cpus": os.cpu_count(), "machine": platform.machine(),
@@ -183,8 +223,12 @@ def main(argv=None) -> int:
     print(f"  prepare 8 columns (2 binned) → Risk shown      {res['prepare_to_risk_8_columns_s']:.1f} s")
     print(f"  DP run (ε=4, L=3), Run → Done                   {res['dp_run_s']:.1f} s")
     print(f"  file chosen → finished DP run (with UI steps)   {res['file_to_finished_dp_run_s']:.1f} s")
-    print(f"  tab switch during a run: median {t['median']:.0f} ms, max {t['max']:.0f} ms "
-          f"({t['probes']} probes; target ≤ {TARGET_MS:.0f} ms)")
+    print(f"  during a run (target ≤ {TARGET_MS:.0f} ms; still running after the probes: "
+          f"{res['run_still_going_after_probes']}):")
+    for label, st in [("tab switch (in the page)", t)] + [
+            (f"{k.replace('_', ' ')} (Python)", v) for k, v in res["python_answer_during_run_ms"].items()]:
+        print(f"    {label:<34} median {st['median']:5.0f} ms, max {st['max']:5.0f} ms, "
+              f"{st['over_target']}/{st['probes']} over target")
     print(f"  non-loopback requests: {len(res['non_loopback_requests'])}; app errors: {res['errors']}")
     print(f"wrote {args.results}")
     return 1 if res["non_loopback_requests"] else 0

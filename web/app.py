@@ -19,6 +19,7 @@ from __future__ import annotations
 import asyncio
 import html
 import io
+import json
 import math
 import sys
 import time
@@ -58,6 +59,10 @@ table.ls-table td.num, table.ls-table th.num { text-align: right; font-variant-n
 .ls-bars div { display: flex; align-items: center; gap: 6px; margin: 1px 0; font-size: .88em; }
 .ls-bars .bar { background: #5b8fd1; height: 12px; }
 .ls-note { color: #8a4b00; }
+.ls-chips { display: flex; flex-wrap: wrap; gap: 6px; min-height: 4px; }
+.ls-chip { border: 1px solid #3b6fb6; background: #e8f0fb; color: #1f4e8c; border-radius: 14px; padding: 3px 10px;
+  font: inherit; font-size: .9em; cursor: pointer; }
+.ls-chip:hover { background: #d2e2f7; }
 .ls-verdict { font-size: 1.05em; }
 """
 
@@ -278,6 +283,7 @@ class LocalSynthApp:
         self.selection: dict[str, list[str]] = {}
         self._explorer = None
         self._explorer_run = None
+        self._explore_figs: dict[str, tuple] = {}  # column -> (pane, figure, source) of the explored run
         self._spare_worker = None
         self._risk_pending = False
 
@@ -394,7 +400,10 @@ class LocalSynthApp:
         self.pick_column = pn.widgets.Select(name="Select in column", options=[], css_classes=["ls-pick-column"])
         self.pick_values = pn.widgets.MultiChoice(name="Values (any of)", options=[], value=[],
                                                   css_classes=["ls-pick-values"])
-        self.chips = pn.Row(sizing_mode="stretch_width", css_classes=["ls-chips"])
+        # The selection is shown as chips in HTML (a text change is cheap for the page; a widget whose size changes
+        # makes the page re-lay out everything, ~0.2 s). A click on a chip's ✕ is passed by main.js to this
+        # hidden input (data-ls-action), which Python watches.
+        self.chip_action = pn.widgets.TextInput(value="", visible=False, css_classes=["ls-chip-action"])
         self.clear_selection = pn.widgets.Button(name="Clear selection", width=140, sizing_mode="fixed",
                                                  css_classes=["ls-clear-selection"])
         self.explore_info = _html("", css="ls-explore-info")
@@ -433,6 +442,7 @@ class LocalSynthApp:
         self.pick_column.param.watch(self._on_pick_column, "value")
         self.pick_values.param.watch(self._on_pick_values, "value")
         self.clear_selection.on_click(lambda e: self._set_selection({}))
+        self.chip_action.param.watch(self._on_chip, "value")
         self.export_run.param.watch(lambda e: self._on_export_run(), "value")
         self.export_build.on_click(self._on_export_build)
         self._on_mode()
@@ -509,7 +519,7 @@ class LocalSynthApp:
                   "values in one column mean any of them, different columns must all match."),
             pn.Row(self.explore_run, self.explore_columns),
             pn.Row(self.pick_column, self.pick_values),
-            pn.Row(self.chips, self.clear_selection), self.explore_info, self.explore_charts,
+            self.clear_selection, self.explore_info, self.chip_action, self.explore_charts,
             pn.Card(self.explore_counts, title="The numbers behind the charts", collapsed=True,
                     sizing_mode="stretch_width"),
             css_classes=["ls-page", "ls-page-explore"], sizing_mode="stretch_width")
@@ -1052,7 +1062,6 @@ class LocalSynthApp:
             self.cmp_charts[0].objects = self.cmp_charts[1].objects = []
             self.synthetic_table.object = None
             self.explore_charts.objects = []
-            self.chips.objects = []
             self.explore_counts.object = self.explore_info.object = ""
             self._explorer, self._explorer_run = None, None
         for name in ("_show_evaluation", "_show_comparison", "_on_explore_run", "_on_export_run"):
@@ -1097,8 +1106,7 @@ class LocalSynthApp:
         page = min(max(1, int(self.table_page.value or 1)), pages)
         self.table_page.end = pages
         start = (page - 1) * PAGE_ROWS
-        frame = syn.to_frame()
-        self.synthetic_table.object = frame.iloc[start:start + PAGE_ROWS]
+        self.synthetic_table.object = syn.with_codes(syn.codes[start:start + PAGE_ROWS]).to_frame()
         self.table_info.object = (f"<p class='ls-help' style='margin-top:28px'>rows {start + 1:,}–"
                                   f"{min(start + PAGE_ROWS, syn.n_records):,} of {syn.n_records:,} (page {page} of "
                                   f"{pages})</p>")
@@ -1139,6 +1147,7 @@ class LocalSynthApp:
                 self.explore_info.object = _message(self._error_text(exc, "preparing Explore"), "error")
                 return
             self._explorer_run = run
+            self._explore_figs = {}
             cols = list(run.result.synthetic.columns)
             self.selection = {}
             self._loading_explore = True
@@ -1196,17 +1205,15 @@ class LocalSynthApp:
         except Exception as exc:  # noqa: BLE001
             self.explore_info.object = _message(self._error_text(exc, "counting"), "error")
             return
-        chips = []
-        for col, values in self.selection.items():
-            for v in values:
-                b = pn.widgets.Button(name=f"{col} = {v}  ✕", button_type="light", css_classes=["ls-chip"],
-                                      sizing_mode="fixed", width=max(90, 9 * (len(col) + len(v) + 6)))
-                b.on_click(lambda e, c=col, v=v: self._toggle(c, v))
-                chips.append(b)
-        self.chips.objects = chips
         agg_text = "not released" if total_agg is None or (isinstance(total_agg, float) and math.isnan(total_agg)) \
             else f"{int(total_agg):,}"
-        self.explore_info.object = (f"<p class='ls-help'>Selection: <b>{html.escape(selection_label(self.selection))}"
+        chips = "".join(
+            f"<button type='button' class='ls-chip' title='Remove this value from the selection' "
+            f"data-ls-action='ls-chip-action' data-ls-value='{html.escape(json.dumps([col, v]), quote=True)}'>"
+            f"{html.escape(col)} = {html.escape(v)} ✕</button>"
+            for col, values in self.selection.items() for v in values)
+        self.explore_info.object = (f"<div class='ls-chips'>{chips}</div>"
+                                    f"<p class='ls-help'>Selection: <b>{html.escape(selection_label(self.selection))}"
                                     f"</b> — synthetic records: <b class='ls-total-synthetic'>{int(total_syn):,}</b>, "
                                     f"protected count: <b class='ls-total-aggregate'>{agg_text}</b></p>")
         charts = []
@@ -1215,25 +1222,46 @@ class LocalSynthApp:
             part = part[(part["synthetic"] > 0) | part["aggregate"].fillna(0).gt(0) | part["selected"]]
             part = part.sort_values("synthetic", ascending=False, kind="stable").head(EXPLORE_MAX_VALUES)
             charts.append(self._explore_chart(col, part))
-        self.explore_charts.objects = charts
+        if [id(c) for c in charts] != [id(c) for c in self.explore_charts.objects]:
+            self.explore_charts.objects = charts
         shown = counts[(counts["synthetic"] > 0) | counts["aggregate"].fillna(0).gt(0) | counts["selected"]]
         self.explore_counts.object = _table(shown, numeric={"synthetic", "aggregate"})
 
+    def _on_chip(self, *events) -> None:
+        """A chip's ✕ was clicked: main.js sent ``[counter, '["column", "value"]']``."""
+        try:
+            _, payload = json.loads(self.chip_action.value)
+            column, value = json.loads(payload)
+        except (TypeError, ValueError):
+            return
+        self._toggle(str(column), str(value))
+
     def _explore_chart(self, col: str, part) -> pn.pane.Bokeh:
+        """The chart of one column; made once per explored run, then only its data change (a small update)."""
         values = [str(v) for v in part["value"]]
         syn = [int(x) for x in part["synthetic"]]
         agg = [None if (x is None or str(x) == "<NA>") else int(x) for x in part["aggregate"]]
         has_sel = bool(self.selection.get(col))
-        selected = [bool(s) for s in part["selected"]]
-        fig = figure(y_range=FactorRange(*reversed(values)) if values else FactorRange("(none)"),
-                     height=max(150, 60 + 26 * len(values)), title=col, toolbar_location=None, tools="tap",
-                     sizing_mode="stretch_width")
-        top = max([s for s in syn] + [a for a in agg if a is not None] + [1])
-        alpha = [1.0 if (s or not has_sel) else 0.35 for s in selected]
-        src = ColumnDataSource({"y": values, "syn": syn, "agg": [a if a is not None else 0 for a in agg],
-                                "alpha": alpha})
+        alpha = [1.0 if (s or not has_sel) else 0.35 for s in part["selected"]]
+        top = max(syn + [a for a in agg if a is not None] + [1])
+        data = {"y": values, "syn": syn, "agg": [a if a is not None else 0 for a in agg], "alpha": alpha}
+        factors = list(reversed(values)) if values else ["(none)"]
+        height = max(150, 60 + 26 * len(values))
+        entry = self._explore_figs.get(col)
+        if entry is not None:
+            pane, fig, src = entry
+            if list(fig.y_range.factors) != factors:
+                fig.y_range.factors = factors
+            src.data = data
+            fig.x_range.end = top * 1.1
+            if fig.height != height:
+                fig.height = height
+            return pane
         from bokeh.transform import dodge
 
+        fig = figure(y_range=FactorRange(*factors), height=height, title=col, toolbar_location=None, tools="tap",
+                     sizing_mode="stretch_width")
+        src = ColumnDataSource(data)
         r1 = fig.hbar(y=dodge("y", 0.17, range=fig.y_range), right="syn", height=0.32, source=src, color="#3b6fb6",
                       fill_alpha="alpha", legend_label="Synthetic")
         fig.hbar(y=dodge("y", -0.17, range=fig.y_range), right="agg", height=0.32, source=src, color="#e08a2c",
@@ -1245,14 +1273,16 @@ class LocalSynthApp:
         fig.select_one(TapTool).renderers = [r1]
         r1.nonselection_glyph = None
 
-        def on_tap(attr, old, new, col=col, values=values, src=src):
+        def on_tap(attr, old, new, col=col, src=src):
             if new:
-                value = values[new[0]]
+                value = src.data["y"][new[0]]
                 src.selected.indices = []
                 self._toggle(col, value)
 
         src.selected.on_change("indices", on_tap)
-        return _chart(fig, "ls-explore-chart")
+        pane = _chart(fig, "ls-explore-chart")
+        self._explore_figs[col] = (pane, fig, src)
+        return pane
 
     # ==== Export ======================================================================================
     def _on_export_run(self) -> None:

@@ -123,6 +123,22 @@
     }
     return null;
   }
+  // HTML drawn by Python can carry an action: a click on <… data-ls-action="CSS" data-ls-value="…"> sets the
+  // value of the hidden text input with that CSS class (with a counter, so a repeated click is a new value);
+  // Python watches that input (the Explore page's selection chips use this).
+  let actionCount = 0;
+  document.addEventListener("click", (e) => {
+    if (!worker.jsdoc) return;
+    for (const el of e.composedPath()) {
+      if (!el.dataset || !el.dataset.lsAction) continue;
+      const model = findModel(el.dataset.lsAction);
+      if (!model) return;
+      actionCount += 1;
+      model.setv({value: JSON.stringify([actionCount, el.dataset.lsValue])});
+      return;
+    }
+  });
+
   document.addEventListener("click", (e) => {
     if (!worker.jsdoc) return;
     for (const el of e.composedPath()) {
