@@ -4,9 +4,10 @@ A thin Panel layer over the core's public API (``import localsynth as ls``): lay
 calls; every number shown is computed by the core. The same file runs
 
 * in the browser, inside the Pyodide web worker of the offline bundle (``localsynth build-web``; see
-  docs/offline-bundle.md): all Python, including the synthesis, runs in the worker, so the page stays
-  responsive and the sensitive data lives only in the worker's memory;
-* natively for development: ``panel serve web/app.py`` (long jobs then run in a thread).
+  docs/offline-bundle.md), off the page's thread; the sensitive data lives only in workers' memory. Each
+  synthesis run computes in a computation worker of its own (web/compute.js), so the app answers during runs
+  and runs can go side by side;
+* natively for development: ``panel serve web/app.py`` (each run then computes in a thread).
 
 Stable CSS classes for browser tests: ``ls-file-input``, ``ls-run``, ``ls-cancel``, ``ls-delete``,
 ``ls-progress``, ``ls-status``, ``ls-download``, ``ls-preview``, ``ls-summary``, ``ls-page-prepare`` …
@@ -130,7 +131,7 @@ MODE_LABELS = {
 }
 STAT_TYPES = {"Sensitive data": "sensitive", "Protected aggregates": "aggregate", "Synthetic data": "synthetic"}
 PAGE_ROWS = 20
-EXPLORE_MAX_VALUES = 15
+EXPLORE_MAX_VALUES = 15  # default bars per Explore chart (the most common values; selected ones always shown)
 
 
 def _message(text: str, kind: str = "info") -> str:
@@ -397,6 +398,8 @@ class LocalSynthApp:
         self.explore_run = pn.widgets.Select(name="Run", options={}, css_classes=["ls-explore-run"])
         self.explore_columns = pn.widgets.MultiChoice(name="Columns to show", options=[], value=[],
                                                       css_classes=["ls-explore-columns"])
+        self.explore_max = pn.widgets.IntInput(name="Values per chart", value=EXPLORE_MAX_VALUES, start=3, end=500,
+                                               step=5, css_classes=["ls-explore-max"], width=140, sizing_mode="fixed")
         self.pick_column = pn.widgets.Select(name="Select in column", options=[], css_classes=["ls-pick-column"])
         self.pick_values = pn.widgets.MultiChoice(name="Values (any of)", options=[], value=[],
                                                   css_classes=["ls-pick-values"])
@@ -439,6 +442,7 @@ class LocalSynthApp:
         self.table_page.param.watch(lambda e: self._show_table_page(), "value")
         self.explore_run.param.watch(self._on_explore_run, "value")
         self.explore_columns.param.watch(lambda e: self._show_explore(), "value")
+        self.explore_max.param.watch(lambda e: self._show_explore(), "value")
         self.pick_column.param.watch(self._on_pick_column, "value")
         self.pick_values.param.watch(self._on_pick_values, "value")
         self.clear_selection.on_click(lambda e: self._set_selection({}))
@@ -517,7 +521,9 @@ class LocalSynthApp:
             _help("Each chart counts synthetic records (blue) beside the released protected count (orange) for "
                   "every value, given the current selection. Click a bar to select or deselect a value; several "
                   "values in one column mean any of them, different columns must all match."),
-            pn.Row(self.explore_run, self.explore_columns),
+            pn.Row(self.explore_run, self.explore_columns, self.explore_max),
+            _help("Each chart shows the most common values first, up to “Values per chart”; selected values are "
+                  "always shown, and every value is in the table below the charts."),
             pn.Row(self.pick_column, self.pick_values),
             self.clear_selection, self.explore_info, self.chip_action, self.explore_charts,
             pn.Card(self.explore_counts, title="The numbers behind the charts", collapsed=True,
@@ -1220,7 +1226,12 @@ class LocalSynthApp:
         for col in cols:
             part = counts[counts["column"] == col]
             part = part[(part["synthetic"] > 0) | part["aggregate"].fillna(0).gt(0) | part["selected"]]
-            part = part.sort_values("synthetic", ascending=False, kind="stable").head(EXPLORE_MAX_VALUES)
+            part = part.sort_values("synthetic", ascending=False, kind="stable")
+            limit = max(1, int(self.explore_max.value or EXPLORE_MAX_VALUES))
+            if len(part) > limit:  # the most common values, and every selected one
+                keep = part["selected"].to_numpy().copy()
+                keep[:limit] = True
+                part = part[keep]
             charts.append(self._explore_chart(col, part))
         if [id(c) for c in charts] != [id(c) for c in self.explore_charts.objects]:
             self.explore_charts.objects = charts

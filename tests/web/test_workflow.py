@@ -263,6 +263,15 @@ def test_full_workflow_national2019(app, tmp_path):
     assert checked > 10
     total = int(xp.locator(".ls-total-synthetic").inner_text().replace(",", ""))
     assert total == int((wide["SEX"].isin(["1"]) & wide["EDU"].isin(["9", "12"])).sum())
+    # "Values per chart" keeps the most common values, plus every selected one.
+    fill(app, "ls-explore-max", 3, ".ls-page-explore")
+    expect(xp.locator(".ls-explore-max input").first).to_have_value("3")
+    edu = app.evaluate("LocalSynth.evalPython(`import json; json.dumps(_ls_ns['app']._explore_figs['EDU'][2].data)`)")
+    edu_counts = wide.loc[wide["SEX"] == "1", "EDU"].value_counts()
+    top3 = edu_counts.sort_values(ascending=False, kind="stable").head(3)
+    assert edu["syn"][:3] == top3.tolist()
+    assert set(edu["y"]) == set(edu["y"][:3]) | {"9", "12"} and len(edu["y"]) == len(set(edu["y"]))
+    assert {v: c for v, c in zip(edu["y"], edu["syn"])} == {v: int(edu_counts.get(v, 0)) for v in edu["y"]}
     # Chips remove selections.
     xp.locator(".ls-chip").first.click()
     expect(xp.locator(".ls-chip")).to_have_count(2)
