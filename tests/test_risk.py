@@ -121,3 +121,21 @@ def test_evaluate_with_released_and_given_aggregates_equals_compare(seed):
                 "synthetic_vs_aggregate": ls.compare(ra, ya, k, kind="synthetic_vs_aggregate")}
     for name, s in ev.statistics().items():
         assert s.to_dict() == expected[name].to_dict(), name
+
+
+def test_column_removal_hints_match_assessing_without_each_column():
+    rng = np.random.default_rng(3)
+    frame = pd.DataFrame({"a": rng.choice(list("xy"), 300), "b": rng.choice(list("pqrs"), 300),
+                          "c": rng.choice([str(i) for i in range(40)], 300), "d": rng.choice(list("uv"), 300)})
+    table = ls.encode_frame(frame)
+    seen = []
+    hints = ls.column_removal_hints(table, 5, 2, progress=lambda f, m: seen.append((f, m)) or True)
+    base = assess_risk(table, 5, 2)
+    top = list(base.linkable_columns["column"].head(3))
+    assert list(hints["column"]) == top and "c" in top
+    for row in hints.itertuples(index=False):
+        without = ls.encode_frame(frame.drop(columns=[row.column]))
+        assert row.rare_percentage_before == base.rare_percentage
+        assert row.rare_percentage_after == assess_risk(without, 5, 2).rare_percentage
+    assert [f for f, _ in seen] == sorted(f for f, _ in seen) and seen[-1][0] == 1.0
+    assert [m for _, m in seen[1:-1]] == [f"trying without {c}" for c in top]

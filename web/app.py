@@ -286,6 +286,7 @@ class LocalSynthApp:
         self._explorer_run = None
         self._explore_figs: dict[str, tuple] = {}  # column -> (pane, figure, source) of the explored run
         self._spare_worker = None
+        self._hints_stop = None
         self._risk_pending = False
 
         # ---- shared -----------------------------------------------------------------------------
@@ -326,8 +327,6 @@ class LocalSynthApp:
         self.risk_headline = _html(_message("Load a file on the Prepare page first."), css="ls-risk-headline")
         self.risk_verdict = _html("", css="ls-risk-verdict")
         self.risk_hints = _html("", css="ls-risk-hints")
-        self.hints_button = pn.widgets.Button(name="Which columns should I remove?", width=280, sizing_mode="fixed",
-                                              disabled=True, css_classes=["ls-risk-hints-button"])
         self.risk_by_length = _html("", css="ls-risk-by-length")
         self.risk_charts = pn.Row(sizing_mode="stretch_width", css_classes=["ls-risk-charts"])
 
@@ -430,7 +429,6 @@ class LocalSynthApp:
         self.treatment.param.watch(self._on_treatment, "value")
         self.treatment_param.param.watch(self._on_treatment, "value")
         self.prepare_apply.on_click(self._on_prepare)
-        self.hints_button.on_click(self._on_hints)
         self.k.param.watch(self._on_risk_params, "value")
         self.length.param.watch(self._on_risk_params, "value")
         self.mode.param.watch(self._on_mode, "value")
@@ -476,9 +474,9 @@ class LocalSynthApp:
         risk = pn.Column(
             _title("Privacy risk of the sensitive data"),
             pn.Row(pn.Column(self.k, _help(HELP["k"], link=True)), pn.Column(self.length, _help(HELP["length"]))),
-            self.risk_headline, self.risk_verdict, self.hints_button,
-            _help("Tries removing each of the three most linkable columns and reports the effect (takes a few "
-                  "risk assessments)."), self.risk_hints, self.risk_charts,
+            self.risk_headline, self.risk_verdict, self.risk_hints,
+            _help("Hints: the effect of removing each of the three most linkable columns, worked out in the "
+                  "background after each assessment."), self.risk_charts,
             _title("Records first linkable at each combination length", 4), self.risk_by_length,
             css_classes=["ls-page", "ls-page-risk"], sizing_mode="stretch_width")
         advanced = pn.Card(
@@ -789,8 +787,7 @@ class LocalSynthApp:
                        "not share this data; share protected synthetic data instead, and consider removing the "
                        "most linkable columns.")
         self.risk_verdict.object = f"<p class='ls-verdict'><b>Verdict.</b> {html.escape(verdict)}</p>"
-        self.risk_hints.object = ""
-        self.hints_button.disabled = len(table.columns) < 2 or risk.records_with_rare == 0
+        self._start_hints(table, k, L, wanted=len(table.columns) >= 2 and risk.records_with_rare > 0)
         cols = risk.linkable_columns.head(15)
         attrs = risk.linkable_attributes.head(15)
         if len(cols):
@@ -803,13 +800,38 @@ class LocalSynthApp:
         self.risk_by_length.object = _table(risk.by_length, numeric=set(risk.by_length.columns))
         return True
 
-    def _on_hints(self, event=None) -> None:
-        if self.table is None:
+    def _start_hints(self, table, k: int, L: int, wanted: bool) -> None:
+        """Work out the column-removal hints in the background; a newer assessment replaces older hints."""
+        self._hints_token = token = getattr(self, "_hints_token", 0) + 1
+        if self._hints_stop is not None:
+            self._hints_stop()
+            self._hints_stop = None
+        if not wanted:
+            self.risk_hints.object = ""
             return
+        self.risk_hints.object = _message("Working out which columns to remove (in the background)…", "busy")
+        asyncio.ensure_future(self._compute_hints(token, table, k, L))
+
+    async def _compute_hints(self, token: int, table, k: int, L: int) -> None:
+        def stop_with(stop):
+            self._hints_stop = stop
+
         try:
-            hints = ls.column_removal_hints(self.table, int(self.k.value), int(self.length.value))
-        except Exception as exc:  # noqa: BLE001
-            self.risk_hints.object = _message(self._error_text(exc, "computing hints"), "error")
+            if IN_BROWSER:
+                hints = await self._in_worker("column_removal_hints", (table, k, L), None, stop_with)
+            else:
+                hints = await asyncio.get_running_loop().run_in_executor(
+                    None, lambda: ls.column_removal_hints(table, k, L))
+        except ls.Cancelled:
+            return
+        except BaseException as exc:  # noqa: BLE001
+            if token == self._hints_token:
+                self.risk_hints.object = _message(self._error_text(exc, "computing hints"), "error")
+            return
+        finally:
+            if token == self._hints_token:
+                self._hints_stop = None
+        if token != self._hints_token:
             return
         if not len(hints):
             self.risk_hints.object = _message("No single column stands out.", "info")
@@ -957,13 +979,29 @@ class LocalSynthApp:
             self._spare_worker = Worker.new(COMPUTE_WORKER)
 
     async def _compute_in_worker(self, run: Run, table):
-        """Synthesize and evaluate in a web worker of its own (web/compute.js); Cancel terminates it."""
+        """Synthesize and evaluate a run in a computation worker of its own; Cancel terminates it."""
+        def stop_with(stop):
+            run.stop = stop
+
+        result, evaluation = await self._in_worker("synthesize_and_evaluate", (table, run.params),
+                                                   lambda f, m: self._on_progress(run, f, m), stop_with,
+                                                   spare=True)
+        result.sensitive = table
+        return result, evaluation
+
+    async def _in_worker(self, job: str, args: tuple, on_progress, stop_with, spare: bool = False):
+        """Run ``job`` (a function listed in web/compute.js) on ``args`` in a web worker of its own and return
+        its value. ``stop_with(stop)`` receives a function that terminates the job (it then raises Cancelled)
+        and ``stop_with(None)`` when the job is over. ``spare`` uses the worker loaded ahead, if any."""
         import pickle
 
         from js import Object, Worker
         from pyodide.ffi import create_proxy, to_js
 
-        worker, self._spare_worker = self._spare_worker or Worker.new(COMPUTE_WORKER), None
+        if spare and self._spare_worker is not None:
+            worker, self._spare_worker = self._spare_worker, None
+        else:
+            worker = Worker.new(COMPUTE_WORKER)
         done = asyncio.get_running_loop().create_future()
 
         def finish(outcome=None, error=None):
@@ -973,7 +1011,8 @@ class LocalSynthApp:
         def on_message(event):
             data = event.data
             if data.type == "progress":
-                self._on_progress(run, data.fraction, data.message)
+                if on_progress is not None:
+                    on_progress(data.fraction, data.message)
             elif data.type == "done":
                 finish(data.result.to_bytes())
             elif data.type == "failed":
@@ -985,38 +1024,34 @@ class LocalSynthApp:
             finish(error=RuntimeError(f"the computation worker failed: {getattr(event, 'message', event)}"))
 
         def stop():
-            run.cancelled = True
             worker.terminate()
             finish(error=ls.Cancelled("Stopped at your request; nothing was produced."))
 
         handlers = [create_proxy(on_message), create_proxy(on_error)]
         worker.onmessage, worker.onerror = handlers
-        run.stop = stop
+        stop_with(stop)
         try:
-            job = pickle.dumps((table, run.params), protocol=pickle.HIGHEST_PROTOCOL)
-            worker.postMessage(to_js({"type": "run", "job": to_js(job)}, dict_converter=Object.fromEntries))
-            del job
+            payload = pickle.dumps((job, args), protocol=pickle.HIGHEST_PROTOCOL)
+            worker.postMessage(to_js({"type": "run", "job": to_js(payload)}, dict_converter=Object.fromEntries))
+            del payload
             data = await done
         finally:
-            run.stop = None
+            stop_with(None)
             worker.terminate()
             for h in handlers:
                 h.destroy()
-        kind, payload = pickle.loads(data)
+        kind, value = pickle.loads(data)
         if kind == "error":
-            raise payload
-        result, evaluation = payload
-        result.sensitive = table
-        return result, evaluation
+            raise value
+        return value
 
     def _on_cancel(self, run: Run) -> None:
         if not run.going:
             return
         self._say(f"{run.label}: cancelling…", "busy")
+        run.cancelled = True  # natively: the next progress callback stops the run
         if run.stop is not None:
             run.stop()
-        else:
-            run.cancelled = True
 
     def _on_delete(self, run: Run) -> None:
         if run.going:

@@ -1,13 +1,13 @@
-// LocalSynth computation worker: one synthesis run, computed beside the app.
+// LocalSynth computation worker: one long job of the app (a synthesis run, the risk hints), computed beside it.
 //
-// The app (Python in worker.js) starts one of these per run, so the app keeps answering while runs compute,
+// The app (Python in worker.js) starts one of these per job, so the app keeps answering while jobs compute,
 // several runs can compute side by side, and Cancel simply terminates the worker. It loads only Pyodide,
 // numpy, pandas and LocalSynth (no UI packages), from this origin, with the same integrity-checked package
 // list as the app. Protocol:
-//   app → here: {type: "run", job: Uint8Array}   pickle of (EncodedTable, SynthesisParams)
+//   app → here: {type: "run", job: Uint8Array}   pickle of (job name, args): a function of JOBS below,
+//                                                called with args and progress=…
 //   here → app: {type: "progress", fraction, message}    at most a few per second
-//               {type: "done", result: Uint8Array}       pickle of ("ok", (SynthesisResult, Evaluation))
-//                                                        or ("error", exception)
+//               {type: "done", result: Uint8Array}       pickle of ("ok", return value) or ("error", exception)
 //               {type: "failed", message}                the runtime itself failed (e.g. out of memory)
 "use strict";
 
@@ -24,6 +24,8 @@ const JOB_PY = `
 import pickle, time
 import localsynth as ls
 
+JOBS = {"synthesize_and_evaluate": ls.synthesize_and_evaluate, "column_removal_hints": ls.column_removal_hints}
+
 def _ls_job(job, report):
     last = [0.0]
 
@@ -35,10 +37,11 @@ def _ls_job(job, report):
         return True
 
     try:
-        table, params = pickle.loads(job.to_bytes())
-        result, evaluation = ls.synthesize_and_evaluate(table, params, progress=progress)
-        result.sensitive = None  # the app holds the sensitive table already
-        return pickle.dumps(("ok", (result, evaluation)), protocol=pickle.HIGHEST_PROTOCOL)
+        name, args = pickle.loads(job.to_bytes())
+        value = JOBS[name](*args, progress=progress)
+        if name == "synthesize_and_evaluate":
+            value[0].sensitive = None  # the app holds the sensitive table already
+        return pickle.dumps(("ok", value), protocol=pickle.HIGHEST_PROTOCOL)
     except BaseException as exc:  # noqa: BLE001 - the app shows it as one readable line
         try:
             return pickle.dumps(("error", exc), protocol=pickle.HIGHEST_PROTOCOL)

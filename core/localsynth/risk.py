@@ -175,11 +175,16 @@ def aggregate_and_assess_risk(tables: list[EncodedTable], resolution: int, lengt
     return keys, counts, acc.summary()
 
 
-def column_removal_hints(table: EncodedTable, resolution: int, length: int, top: int = 3) -> pd.DataFrame:
+def column_removal_hints(table: EncodedTable, resolution: int, length: int, top: int = 3,
+                         progress: ProgressCallback | Progress | None = None) -> pd.DataFrame:
     """Effect of dropping each of the ``top`` most linkable columns on the share of at-risk records."""
+    prog = as_progress(progress)
+    prog(0.0, "assessing the risk")
     base = assess_risk(table, resolution, length)
     out = []
-    for col in base.linkable_columns["column"].head(top):
+    columns = list(base.linkable_columns["column"].head(top))
+    for i, col in enumerate(columns):
+        prog((i + 1) / (len(columns) + 1), f"trying without {col}")
         keep = [i for i, c in enumerate(table.columns)
                 if (table.domain.multi_value[c].source if c in table.domain.multi_value else c) != col]
         if not keep:
@@ -188,6 +193,7 @@ def column_removal_hints(table: EncodedTable, resolution: int, length: int, top:
         r = assess_risk(sub, resolution, length)
         out.append({"column": col, "rare_percentage_before": base.rare_percentage,
                     "rare_percentage_after": r.rare_percentage})
+    prog(1.0, "done")
     return pd.DataFrame(out, columns=["column", "rare_percentage_before", "rare_percentage_after"])
 
 

@@ -133,8 +133,17 @@ def test_full_workflow_national2019(app, tmp_path):
     expect(risk.locator(".ls-risk-headline")).to_contain_text("Considering all combinations of up to 3")
     expect(risk.locator(".ls-risk-columns canvas").first).to_be_attached()
     expect(risk.locator(".ls-risk-attributes canvas").first).to_be_attached()
-    risk.locator(".ls-risk-hints-button button").click()
+    # The column-removal hints are worked out in the background (a computation worker) and match the core's.
     expect(risk.locator(".ls-risk-hints")).to_contain_text("removing", timeout=120000)
+    import localsynth as ls
+
+    table = ls.prepare(ls.read_raw(path.read_bytes(), name=path.name), ls.LoadOptions(
+        columns=tuple(COLUMNS), binning={"AGEP": ls.Binning("width", width=10.0),
+                                         "PINCP": ls.Binning("quantile", bins=4)}))
+    hints = ls.column_removal_hints(table, K, L)
+    shown = risk.locator(".ls-risk-hints li").all_inner_texts()
+    assert shown == [f"removing {r.column} cuts records with rare combinations from {r.rare_percentage_before:.0f}% "
+                     f"to {r.rare_percentage_after:.0f}%" for r in hints.itertuples(index=False)]
     doc_shot(app, "risk")
 
     # ---- Synthesize: a k-anonymous run, a cancelled run, a DP run --------------------------------------
