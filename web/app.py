@@ -287,6 +287,8 @@ class LocalSynthApp:
         self._explore_figs: dict[str, tuple] = {}  # column -> (pane, figure, source) of the explored run
         self._spare_worker = None
         self._hints_stop = None
+        self._hints_pending = None
+        self._hints_worker = None  # kept between hints jobs (terminated only to stop a stale one)
         self._risk_pending = False
 
         # ---- shared -----------------------------------------------------------------------------
@@ -534,6 +536,7 @@ class LocalSynthApp:
         self.tabs = pn.Tabs(("1 Prepare", prepare), ("2 Risk", risk), ("3 Synthesize", synth),
                             ("4 Evaluate", evaluate), ("5 Explore", explore), ("6 Export", export),
                             css_classes=["ls-tabs"], sizing_mode="stretch_width", dynamic=False)
+        self.tabs.param.watch(self._maybe_compute_hints, "active")
         return pn.Column(intro, self.status, self.tabs, sizing_mode="stretch_width", max_width=1280)
 
     # ==== helpers =====================================================================================
@@ -801,16 +804,21 @@ class LocalSynthApp:
         return True
 
     def _start_hints(self, table, k: int, L: int, wanted: bool) -> None:
-        """Work out the column-removal hints in the background; a newer assessment replaces older hints."""
+        """Work out the column-removal hints in the background once the Risk page is shown; a newer assessment
+        replaces older hints (a job still computing them is stopped)."""
         self._hints_token = token = getattr(self, "_hints_token", 0) + 1
         if self._hints_stop is not None:
             self._hints_stop()
             self._hints_stop = None
-        if not wanted:
-            self.risk_hints.object = ""
-            return
-        self.risk_hints.object = _message("Working out which columns to remove (in the background)…", "busy")
-        asyncio.ensure_future(self._compute_hints(token, table, k, L))
+        self._hints_pending = (token, table, k, L) if wanted else None
+        self.risk_hints.object = (_message("Working out which columns to remove (in the background)…", "busy")
+                                  if wanted else "")
+        self._maybe_compute_hints()
+
+    def _maybe_compute_hints(self, *events) -> None:
+        if self._hints_pending is not None and getattr(self, "tabs", None) is not None and self.tabs.active == 1:
+            job, self._hints_pending = self._hints_pending, None
+            asyncio.ensure_future(self._compute_hints(*job))
 
     async def _compute_hints(self, token: int, table, k: int, L: int) -> None:
         def stop_with(stop):
@@ -818,7 +826,7 @@ class LocalSynthApp:
 
         try:
             if IN_BROWSER:
-                hints = await self._in_worker("column_removal_hints", (table, k, L), None, stop_with)
+                hints = await self._in_worker("column_removal_hints", (table, k, L), None, stop_with, keep="hints")
             else:
                 hints = await asyncio.get_running_loop().run_in_executor(
                     None, lambda: ls.column_removal_hints(table, k, L))
@@ -989,19 +997,28 @@ class LocalSynthApp:
         result.sensitive = table
         return result, evaluation
 
-    async def _in_worker(self, job: str, args: tuple, on_progress, stop_with, spare: bool = False):
-        """Run ``job`` (a function listed in web/compute.js) on ``args`` in a web worker of its own and return
-        its value. ``stop_with(stop)`` receives a function that terminates the job (it then raises Cancelled)
-        and ``stop_with(None)`` when the job is over. ``spare`` uses the worker loaded ahead, if any."""
+    async def _in_worker(self, job: str, args: tuple, on_progress, stop_with, spare: bool = False,
+                         keep: str | None = None):
+        """Run ``job`` (a function listed in web/compute.js) on ``args`` in a web worker and return its value.
+
+        ``stop_with(stop)`` receives a function that terminates the job (it then raises Cancelled) and
+        ``stop_with(None)`` when the job is over. ``spare`` uses the worker loaded ahead, if any; otherwise a
+        new worker is started, and terminated afterwards unless ``keep`` names the attribute that keeps it
+        for the next job of the same kind (``_<keep>_worker``)."""
         import pickle
 
         from js import Object, Worker
         from pyodide.ffi import create_proxy, to_js
 
-        if spare and self._spare_worker is not None:
+        kept = f"_{keep}_worker" if keep else None
+        if kept and getattr(self, kept) is not None:
+            worker = getattr(self, kept)
+            setattr(self, kept, None)
+        elif spare and self._spare_worker is not None:
             worker, self._spare_worker = self._spare_worker, None
         else:
             worker = Worker.new(COMPUTE_WORKER)
+        stopped = []
         done = asyncio.get_running_loop().create_future()
 
         def finish(outcome=None, error=None):
@@ -1017,13 +1034,15 @@ class LocalSynthApp:
                 finish(data.result.to_bytes())
             elif data.type == "failed":
                 text = str(data.message)
-                finish(error=MemoryError(text) if "memory" in text.lower() else
+                oom = any(w in text.lower() for w in ("memory", "oom", "allocation failed"))
+                finish(error=MemoryError(text) if oom else
                        RuntimeError(f"the computation worker stopped: {text}"))
 
         def on_error(event):
             finish(error=RuntimeError(f"the computation worker failed: {getattr(event, 'message', event)}"))
 
         def stop():
+            stopped.append(True)
             worker.terminate()
             finish(error=ls.Cancelled("Stopped at your request; nothing was produced."))
 
@@ -1037,9 +1056,13 @@ class LocalSynthApp:
             data = await done
         finally:
             stop_with(None)
-            worker.terminate()
+            worker.onmessage = worker.onerror = None
             for h in handlers:
                 h.destroy()
+            if kept and not stopped and done.done() and done.exception() is None:
+                setattr(self, kept, worker)
+            else:
+                worker.terminate()
         kind, value = pickle.loads(data)
         if kind == "error":
             raise value
