@@ -70,14 +70,24 @@
   worker.queue = [];
   let patching = 0;
 
-  // Changes made in the page travel to the worker as JSON patches, one batch at a time. While the worker is busy
-  // they wait in `queue`, in order: a newer value of a property replaces its queued value (unless an action such
-  // as a button click came in between, so the action still sees the values typed before it).
+  // Changes made in the page travel to the worker as JSON patches, one batch at a time. Changes made together
+  // (one widget setting several properties, e.g. a file's bytes and its name) go in one batch; while the worker
+  // is busy they wait in `queue`, in order: a newer value of a property replaces its queued value (unless an
+  // action such as a button click came in between, so the action still sees the values typed before it).
+  let flushScheduled = false;
+  function flush() {
+    flushScheduled = false;
+    if (worker.busy || !worker.queue.length) return;
+    const events = worker.queue;
+    worker.queue = [];
+    postEvents(events);
+  }
+
   function sendChange(jsdoc, event) {
     if ((event.setter_id != null && event.setter_id === "py") || patching > 0) return;
-    if (!worker.busy) {
-      postEvents([event]);
-      return;
+    if (!worker.busy && !flushScheduled) {
+      flushScheduled = true;
+      queueMicrotask(flush);
     }
     if (event.model && event.attr) {
       for (let i = worker.queue.length - 1; i >= 0; i--) {
@@ -212,13 +222,8 @@
   worker.onmessage = async (event) => {
     const msg = event.data;
     if (msg.type === "idle") {
-      if (worker.queue.length) {
-        const events = worker.queue;
-        worker.queue = [];
-        postEvents(events);
-      } else {
-        worker.busy = false;
-      }
+      worker.busy = false;
+      flush();
     } else if (msg.type === "patch") {
       try {
         patching += 1;
@@ -242,7 +247,6 @@
     } else if (msg.type === "error") {
       // An unexpected Python error while handling an event: say so instead of failing silently.
       LS.errors.push(msg.message);
-      worker.busy = false;
       const banner = document.getElementById("ls-worker-error");
       banner.hidden = false;
       banner.textContent = `Something went wrong inside the app (${msg.message}). Reload the page to start again.`;
