@@ -136,7 +136,7 @@ STAGES = (
 
 COMPUTE_STAGES = ("numeric", "core")  # what web/compute.js loads
 WEB_DIR = REPO_ROOT / "web"
-WEB_FILES = ("main.js", "style.css", "icon.svg")
+WEB_FILES = ("main.js", "pyodide_boot.js", "style.css", "icon.svg")
 DOCS_PAGES = ("privacy.md",)
 
 

@@ -11,7 +11,7 @@
 //               {type: "failed", message}                the runtime itself failed (e.g. out of memory)
 "use strict";
 
-importScripts("./pyodide/pyodide.js");
+importScripts("./pyodide_boot.js");
 
 const CONFIG = /*@LS_CONFIG@*/ {
   "packages": [],
@@ -52,25 +52,8 @@ def _ls_job(job, report):
 let pyodide = null;
 
 const ready = (async () => {
-  if (CONFIG.lockIntegrity) {
-    // The package list (with the sha256 of every wheel) must be the one this build wrote.
-    const lock = await fetch(new URL(CONFIG.lockFile, BASE), {integrity: CONFIG.lockIntegrity});
-    if (!lock.ok) throw new Error(`could not load ${CONFIG.lockFile}: HTTP ${lock.status}`);
-  }
-  pyodide = await loadPyodide({
-    indexURL: BASE + "pyodide/",
-    lockFileURL: BASE + CONFIG.lockFile,
-    packageCacheDir: BASE + "pyodide/",
-    stdout: (s) => console.log(s),
-    stderr: (s) => console.warn(s),
-  });
-  const errors = [];
-  await pyodide.loadPackage(CONFIG.packages, {
-    checkIntegrity: true,
-    messageCallback: () => {},
-    errorCallback: (msg) => errors.push(msg),
-  });
-  if (errors.length) throw new Error(`could not load ${CONFIG.packages.join(", ")}: ${errors.join("; ")}`);
+  pyodide = await lsStartPyodide(BASE, CONFIG);
+  await lsLoadPackages(pyodide, CONFIG.packages);
   await pyodide.runPythonAsync(JOB_PY);
 })();
 ready.catch(() => {}); // reported when a run asks for it

@@ -7,7 +7,7 @@
 // 'stage' messages for the loading progress bar and 'fatal' for errors during start-up.
 "use strict";
 
-importScripts("./pyodide/pyodide.js");
+importScripts("./pyodide_boot.js");
 
 const CONFIG = /*@LS_CONFIG@*/ {
   "stages": [],
@@ -66,41 +66,17 @@ LS_BOOT_TIMES = {k: round(1000 * (v - _ls_t["t0"])) for k, v in _ls_t.items() if
 _ls_doc
 `;
 
-async function loadStage(st) {
-  const errors = [];
-  await pyodide.loadPackage(st.packages, {
-    checkIntegrity: true,
-    messageCallback: () => {},
-    errorCallback: (msg) => { errors.push(msg); console.error(msg); },
-  });
-  if (errors.length) {
-    throw new Error(`Could not load ${st.packages.join(", ")}: ${errors.join("; ")}`);
-  }
-}
-
 async function startApplication() {
   const t0 = performance.now();
   stage("runtime", "Starting the Python runtime (WebAssembly)", 0.02);
-  if (CONFIG.lockIntegrity) {
-    // The package list (with the sha256 of every wheel) must be the one this build wrote.
-    const lock = await fetch(new URL(CONFIG.lockFile, BASE), {integrity: CONFIG.lockIntegrity});
-    if (!lock.ok) throw new Error(`Could not load ${CONFIG.lockFile}: HTTP ${lock.status}`);
-  }
-  pyodide = await loadPyodide({
-    indexURL: BASE + "pyodide/",
-    lockFileURL: BASE + CONFIG.lockFile,
-    packageCacheDir: BASE + "pyodide/",
-    stdout: (s) => console.log(s),
-    stderr: (s) => console.warn(s),
-    env: {HOME: "/home/pyodide"},
-  });
+  pyodide = await lsStartPyodide(BASE, CONFIG, {env: {HOME: "/home/pyodide"}});
   const timings = {runtime: performance.now() - t0};
   const n = CONFIG.stages.length;
   for (let i = 0; i < n; i++) {
     const st = CONFIG.stages[i];
     stage(st.key, st.label, st.start);
     const ts = performance.now();
-    await loadStage(st);
+    await lsLoadPackages(pyodide, st.packages);
     timings[st.key] = performance.now() - ts;
   }
   stage("app", "Building the page", 0.9);
