@@ -236,6 +236,7 @@ class Run:
         self.input_name = ""
         self.input_sha256 = ""
         self.cancelled = False  # natively: the next progress callback stops the run
+        self.reported = 0.0  # when progress was last shown
         self.stop = None  # in the browser: terminates the run's computation worker
         p = params
         label = [f"Run {number}", p.mode.replace("-", " ")]
@@ -901,6 +902,10 @@ class LocalSynthApp:
     def _on_progress(self, run: Run, fraction: float, message: str) -> bool:
         if run.cancelled:
             return False
+        now = time.perf_counter()
+        if now - run.reported < 0.15 and fraction < 1.0:  # a few page updates per second are enough
+            return True
+        run.reported = now
         value = int(round(1000 * min(max(fraction, 0.0), 1.0)))
         run.progress.value = value
         run.seconds = time.perf_counter() - run.started
@@ -946,8 +951,10 @@ class LocalSynthApp:
                 run.result, run.evaluation = await self._compute_in_worker(run, table)
             else:
                 await asyncio.sleep(0.05)  # let the page show the new run first
-                run.result, run.evaluation = await asyncio.get_running_loop().run_in_executor(
-                    None, lambda: ls.synthesize_and_evaluate(table, run.params, lambda f, m: self._on_progress(run, f, m)))
+                def job():
+                    return ls.synthesize_and_evaluate(table, run.params, lambda f, m: self._on_progress(run, f, m))
+
+                run.result, run.evaluation = await asyncio.get_running_loop().run_in_executor(None, job)
             run.status = "finished"
         except (ls.Cancelled, KeyboardInterrupt):
             run.status = "cancelled"
@@ -961,20 +968,20 @@ class LocalSynthApp:
             if IN_BROWSER:
                 self._warm_worker()
         run.show()
-        latest = self._latest_going() is None
+        none_going = self._latest_going() is None
         if run.status == "finished":
             run.progress.value = 1000
-            if latest:
+            if none_going:
                 self.progress.value = 1000
             self._publish_run(run)
             self._say(f"Done: {run.label} finished in {run.seconds:.1f} s with {run.result.synthetic.n_records:,} "
                       "synthetic records. See pages 4 (Evaluate), 5 (Explore) and 6 (Export).", "ok")
         elif run.status == "cancelled":
-            if latest:
+            if none_going:
                 self.progress.value = 0
             self._say(f"{run.label}: cancelled. Nothing was produced.", "info")
         else:
-            if latest:
+            if none_going:
                 self.progress.value = 0
             self._say(f"{run.label} failed: {run.error}", "error")
 
