@@ -3,7 +3,6 @@ computations exactly."""
 
 from __future__ import annotations
 
-import itertools
 
 import numpy as np
 import pandas as pd
@@ -82,6 +81,17 @@ def test_absent_as_value_groups_are_the_marginal_cells():
         assert np.array_equal(np.bincount(g.local, minlength=len(cells)), cells.to_numpy())
 
 
+def _assert_statistics_equal_compare(ev, k):
+    """Each of the evaluation's four statistics equals ``compare`` on the aggregates it holds."""
+    sa, ra, ya = ev.sensitive_aggregates, ev.reportable_aggregates, ev.synthetic_aggregates
+    expected = {"sensitive": ls.compare(sa, sa, k, kind="sensitive", risk=ev.risk),
+                "aggregate": ls.compare(sa, ra, k, kind="aggregate"),
+                "synthetic": ls.compare(sa, ya, k, kind="synthetic"),
+                "synthetic_vs_aggregate": ls.compare(ra, ya, k, kind="synthetic_vs_aggregate")}
+    for name, s in ev.statistics().items():
+        assert s.to_dict() == expected[name].to_dict(), name
+
+
 @pytest.mark.parametrize("seed", range(4))
 def test_evaluate_marginals_and_statistics_equal_the_standalone_functions(seed):
     a, b = _pair(10 + seed)
@@ -94,12 +104,7 @@ def test_evaluate_marginals_and_statistics_equal_the_standalone_functions(seed):
         assert sa.as_dict() == ls.aggregate(a, L).as_dict()
         assert ya.as_dict() == ls.aggregate(b, L).as_dict() and ya.kind == "synthetic"
         assert ra.as_dict() == ls.protect_k(sa, k).as_dict()
-        expected = {"sensitive": ls.compare(sa, sa, k, kind="sensitive", risk=ev.risk),
-                    "aggregate": ls.compare(sa, ra, k, kind="aggregate"),
-                    "synthetic": ls.compare(sa, ya, k, kind="synthetic"),
-                    "synthetic_vs_aggregate": ls.compare(ra, ya, k, kind="synthetic_vs_aggregate")}
-        for name, s in ev.statistics().items():
-            assert s.to_dict() == expected[name].to_dict(), name
+        _assert_statistics_equal_compare(ev, k)
 
 
 @pytest.mark.parametrize("seed", range(3))
@@ -112,15 +117,10 @@ def test_evaluate_with_released_and_given_aggregates_equals_compare(seed):
     dp = dp.recode(a.domain.union(dp.domain)) if not dp.domain.same_as(a.domain) else dp
     given = ls.aggregate(a, L + 1)
     ev = ls.evaluate(a, b, k, L, reportable=dp, sensitive_aggregates=given)
-    sa, ra, ya = ev.sensitive_aggregates, ev.reportable_aggregates, ev.synthetic_aggregates
+    sa, ra = ev.sensitive_aggregates, ev.reportable_aggregates
     assert sa.as_dict() == ls.aggregate(a, L).as_dict()
     assert ra.kind == "dp" and ra.as_dict() == dp.as_dict()
-    expected = {"sensitive": ls.compare(sa, sa, k, kind="sensitive", risk=ev.risk),
-                "aggregate": ls.compare(sa, ra, k, kind="aggregate"),
-                "synthetic": ls.compare(sa, ya, k, kind="synthetic"),
-                "synthetic_vs_aggregate": ls.compare(ra, ya, k, kind="synthetic_vs_aggregate")}
-    for name, s in ev.statistics().items():
-        assert s.to_dict() == expected[name].to_dict(), name
+    _assert_statistics_equal_compare(ev, k)
 
 
 def test_column_removal_hints_match_assessing_without_each_column():
