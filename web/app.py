@@ -290,6 +290,7 @@ class LocalSynthApp:
         self._hints_stop = None
         self._hints_pending = None
         self._hints_worker = None  # kept between hints jobs (terminated only to stop a stale one)
+        self.tabs = None  # made by layout()
         self._risk_pending = False
 
         # ---- shared -----------------------------------------------------------------------------
@@ -817,7 +818,7 @@ class LocalSynthApp:
         self._maybe_compute_hints()
 
     def _maybe_compute_hints(self, *events) -> None:
-        if self._hints_pending is not None and getattr(self, "tabs", None) is not None and self.tabs.active == 1:
+        if self._hints_pending is not None and self.tabs is not None and self.tabs.active == 1:
             job, self._hints_pending = self._hints_pending, None
             asyncio.ensure_future(self._compute_hints(*job))
 

@@ -66,9 +66,7 @@ self.onmessage = async (event) => {
   const msg = event.data;
   if (msg.type !== "run") return;
   try {
-    let warm = true;
     const t = setTimeout(() => {
-      warm = false;
       self.postMessage({type: "progress", fraction: 0, message: "starting the computation engine"});
     }, 50);
     await ready;
@@ -81,7 +79,7 @@ self.onmessage = async (event) => {
     const bytes = buffer.data.slice();
     buffer.release();
     out.destroy();
-    self.postMessage({type: "done", result: bytes, warm: warm}, [bytes.buffer]);
+    self.postMessage({type: "done", result: bytes}, [bytes.buffer]);
   } catch (e) {
     console.error(e);
     self.postMessage({type: "failed", message: lastLine(e)});

@@ -83,7 +83,7 @@
     postEvents(events);
   }
 
-  function sendChange(jsdoc, event) {
+  function sendChange(event) {
     if ((event.setter_id != null && event.setter_id === "py") || patching > 0) return;
     if (!worker.busy && !flushScheduled) {
       flushScheduled = true;
@@ -140,27 +140,23 @@
   document.addEventListener("click", (e) => {
     if (!worker.jsdoc) return;
     for (const el of e.composedPath()) {
-      if (!el.dataset || !el.dataset.lsAction) continue;
-      const model = findModel(el.dataset.lsAction);
-      if (!model) return;
-      actionCount += 1;
-      model.setv({value: JSON.stringify([actionCount, el.dataset.lsValue])});
-      return;
-    }
-  });
-
-  document.addEventListener("click", (e) => {
-    if (!worker.jsdoc) return;
-    for (const el of e.composedPath()) {
+      if (el.dataset && el.dataset.lsAction) {
+        const model = findModel(el.dataset.lsAction);
+        if (!model) return;
+        actionCount += 1;
+        model.setv({value: JSON.stringify([actionCount, el.dataset.lsValue])});
+        return;
+      }
       const action = el.classList && Object.keys(LOCAL_ACTIONS).find((c) => el.classList.contains(c));
-      if (!action) continue;
-      const [target, values] = LOCAL_ACTIONS[action];
-      const model = findModel(target);
-      if (!model) return;
-      e.stopPropagation();
-      e.preventDefault();
-      model.setv(values(model));
-      return;
+      if (action) {
+        const [target, values] = LOCAL_ACTIONS[action];
+        const model = findModel(target);
+        if (!model) return;
+        e.stopPropagation();
+        e.preventDefault();
+        model.setv(values(model));
+        return;
+      }
     }
   }, true);
 
@@ -192,7 +188,7 @@
     const [views] = await Bokeh.embed.embed_items(docsJson, renderItems);
     const jsdoc = [...views.roots.values()][0].model.document;
     worker.jsdoc = jsdoc;
-    jsdoc.on_change(sendChange.bind(null, jsdoc), false);
+    jsdoc.on_change(sendChange, false);
     worker.postMessage({type: "rendered"});
     LS.timings = msg.timings;
   }
